@@ -1,0 +1,58 @@
+"""Bad input ends in a clear message that says what to do."""
+import pytest
+
+import tlcourse
+from tlcourse.data import DataError, load_table, tokenize
+
+
+def write(tmp_path, name, content, mode="w"):
+    path = tmp_path / name
+    (path.write_bytes if mode == "wb" else path.write_text)(content)
+    return path
+
+
+def test_missing_columns_are_named_with_the_fix(tmp_path):
+    path = write(tmp_path, "reviews.csv", "review,stars\ngreat film,good\nawful,bad\n")
+    with pytest.raises(DataError, match=r"no column 'text'.*\['review', 'stars'\].*text_column="):
+        load_table(path)
+    ds = load_table(path, text_column="review", label_column="stars", labels=["bad", "good"],
+                    test_size=0)
+    assert ds["label"] == [1, 0] and ds.features["label"].names == ["bad", "good"]
+
+
+def test_empty_file_and_header_only(tmp_path):
+    with pytest.raises(DataError, match="empty"):
+        load_table(write(tmp_path, "empty.csv", ""))
+    with pytest.raises(DataError, match="no rows"):
+        load_table(write(tmp_path, "header.csv", "text,label\n"))
+
+
+def test_labels_outside_the_declared_set(tmp_path):
+    path = write(tmp_path, "r.csv", "text,label\na,pos\nb,neg\nc,meh\n")
+    with pytest.raises(DataError, match=r"\['meh'\] are outside the declared set"):
+        load_table(path, labels=["neg", "pos"])
+    ints = write(tmp_path, "i.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": 7}\n')
+    with pytest.raises(DataError, match=r"\[7\] are outside"):
+        load_table(ints, labels=["neg", "pos"])
+
+
+def test_non_utf8_text_says_how_to_read_it(tmp_path):
+    path = write(tmp_path, "latin.csv", "text,label\ncaf\xe9 cr\xe8me,1\nbad,0\n".encode("latin-1"),
+                 mode="wb")
+    with pytest.raises(DataError, match="encoding='latin-1'"):
+        load_table(path)
+    assert load_table(path, encoding="latin-1", test_size=0)["text"][0] == "café crème"
+
+
+def test_long_texts_are_truncated_with_a_count(tmp_path):
+    import datasets
+    tok = tlcourse.load_tokenizer("minilm-l6")
+    ds = datasets.Dataset.from_dict({"text": ["short one", "word " * 100], "label": [0, 1]})
+    with pytest.warns(UserWarning, match="1 of 2 texts are longer than 16 tokens"):
+        enc = tokenize(ds, tok, max_length=16)
+    assert max(len(ids) for ids in enc["input_ids"]) == 16
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(ValueError, match="unknown task 'regression'"):
+        tlcourse.load_model("minilm-l6", task="regression")
