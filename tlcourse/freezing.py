@@ -1,0 +1,79 @@
+"""Partial fine-tuning: choose which parameters learn, and how fast.
+
+    freeze(model, train_blocks=2)            # head + last two transformer blocks learn
+    bitfit(model)                            # head + every bias learn (Ben Zaken et al., 2022)
+    groups = discriminative_groups(model, lr=1e-4, decay=2.6)   # ULMFiT: lower blocks learn slower
+Works for any transformers model whose backbone keeps its blocks in one ModuleList
+(BERT's encoder.layer, Llama's layers, ...): the head is whatever is outside the backbone.
+"""
+from torch import nn
+
+
+def blocks(model) -> nn.ModuleList:
+    """The backbone's transformer blocks, bottom to top."""
+    lists = [m for _, m in model.base_model.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ValueError(f"{type(model).__name__} has no list of transformer blocks to freeze")
+    return max(lists, key=len)
+
+
+def head_parameters(model) -> list:
+    """Parameters outside the backbone: the task head (e.g. BERT's `classifier`, Llama's `score`)."""
+    inside = {id(p) for p in model.base_model.parameters()}
+    return [p for p in model.parameters() if id(p) not in inside]
+
+
+def freeze(model, train_blocks: int = 0, train_embeddings: bool = False):
+    """Freeze the backbone except its top `train_blocks` blocks; the head always trains."""
+    for p in model.parameters():
+        p.requires_grad = False
+    for p in head_parameters(model):
+        p.requires_grad = True
+    layers = blocks(model)
+    for block in layers[len(layers) - train_blocks:] if train_blocks else []:
+        for p in block.parameters():
+            p.requires_grad = True
+    if train_embeddings:
+        for p in model.get_input_embeddings().parameters():
+            p.requires_grad = True
+    return model
+
+
+def bitfit(model):
+    """Only biases and the head learn: about 0.1% of an encoder's parameters."""
+    for name, p in model.named_parameters():
+        p.requires_grad = name.endswith("bias")
+    for p in head_parameters(model):
+        p.requires_grad = True
+    return model
+
+
+def count_trainable(model) -> tuple[int, int]:
+    """(trainable, total) parameters."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def discriminative_groups(model, lr: float, decay: float = 2.6, weight_decay: float = 0.01) -> list:
+    """AdamW groups: the head at `lr`, each block below it `decay` times slower (ULMFiT's 2.6).
+
+    Frozen parameters are left out; embeddings and anything else in the backbone get the
+    slowest rate. Biases and norms get no weight decay.
+    """
+    layers = blocks(model)
+    rates = {id(p): lr / decay ** (len(layers) - i) for i, b in enumerate(layers)
+             for p in b.parameters()}
+    rates |= {id(p): lr for p in head_parameters(model)}
+    slowest = lr / decay ** (len(layers) + 1)
+    groups = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            rate, wd = rates.get(id(p), slowest), 0.0 if p.ndim < 2 else weight_decay
+            groups.setdefault((rate, wd), []).append(p)
+    return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
+
+
+def unfreezing_stages(model, stages: int) -> list[int]:
+    """ULMFiT's gradual unfreezing: blocks trained in each stage, e.g. [0, 1, 2, ..., all]."""
+    n = len(blocks(model))
+    return [min(n, round(i * n / max(stages - 1, 1))) for i in range(stages)]
