@@ -1,0 +1,53 @@
+"""LoRA through peft: few trainable parameters, a small adapter file, an exact merge."""
+import pytest
+import torch
+
+import tlcourse
+from tlcourse.freezing import count_trainable
+from tlcourse.lora import add_lora, merge, save_adapter
+
+
+@pytest.fixture
+def classifier():
+    torch.manual_seed(0)
+    return tlcourse.load_model("minilm-l6", task="classification", num_labels=2)
+
+
+def test_lora_trains_under_one_percent(classifier):
+    model = add_lora(classifier, r=8)
+    trainable, total = count_trainable(model)
+    assert trainable < 0.01 * total
+    assert any("lora_A" in n for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_adapter_file_is_small_and_merge_is_exact(classifier, tmp_path):
+    model = add_lora(classifier, r=4)
+    with torch.no_grad():  # B starts at zero; make the adapter do something
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    model.eval()
+    batch = tlcourse.load_tokenizer("minilm-l6")(["a fine film", "dull"], padding=True,
+                                                 return_tensors="pt")
+    with torch.no_grad():
+        before = model(**batch).logits
+        size = save_adapter(model, tmp_path / "adapter")
+        merged = merge(model)
+        after = merged(**batch).logits
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    assert size < 1.0  # MB, against ~87 MB for the full model
+    assert torch.allclose(before, after, atol=1e-5)
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+
+
+def test_unknown_target_modules_list_the_real_ones(classifier):
+    with pytest.raises(ValueError, match=r"\['q_proj'\] are not in .*'query'"):
+        add_lora(classifier, target_modules=["q_proj"])
+    with pytest.raises(ValueError, match="rank"):
+        add_lora(classifier, r=0)
+
+
+def test_lora_on_smollm2_targets_attention():
+    model = add_lora(tlcourse.load_model("smollm2-135m"), r=8)
+    trainable, total = count_trainable(model)
+    assert 0 < trainable < 0.005 * total

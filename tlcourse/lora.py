@@ -1,0 +1,61 @@
+"""LoRA with peft: small low-rank adapters beside frozen weights, saved on their own, merged later.
+
+    model = add_lora(tlcourse.load_model("minilm-l6", task="classification", num_labels=2), r=8)
+    size = save_adapter(model, "runs/lora")      # MB on disk: the adapter alone
+    plain = merge(model)                         # a normal model again, no extra latency
+"""
+from pathlib import Path
+
+from torch import nn
+
+TARGETS = {  # model_type -> attention projections LoRA adapts by default (as in the LoRA paper)
+    "bert": ["query", "value"],
+    "llama": ["q_proj", "v_proj"],
+}
+HEADS = ["classifier", "score"]  # new task heads: trained fully, saved with the adapter
+
+
+def linear_names(model) -> list[str]:
+    """The distinct short names of Linear layers a learner could target."""
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                   if isinstance(m, nn.Linear)})
+
+
+def lora_config(model, r: int = 8, alpha: int | None = None, dropout: float = 0.1,
+                target_modules: list[str] | None = None, task: str | None = None):
+    """A peft LoraConfig checked against the model: unknown target modules fail with the names."""
+    from peft import LoraConfig, TaskType
+    targets = target_modules or TARGETS.get(model.config.model_type)
+    available = linear_names(model)
+    if not targets:
+        raise ValueError(f"no default LoRA targets for {model.config.model_type!r}; pass "
+                         f"target_modules=[...] from {available}")
+    missing = sorted(set(targets) - set(available))
+    if missing:
+        raise ValueError(f"LoRA target modules {missing} are not in {type(model).__name__}; "
+                         f"its Linear layers are {available}")
+    if r < 1:
+        raise ValueError(f"LoRA rank r must be at least 1, got {r}")
+    task = task or ("causal-lm" if hasattr(model, "lm_head") else "classification")
+    kind = {"classification": TaskType.SEQ_CLS, "causal-lm": TaskType.CAUSAL_LM}[task]
+    heads = [h for h in HEADS if h in available] if kind == TaskType.SEQ_CLS else None
+    return LoraConfig(task_type=kind, r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout,
+                      target_modules=targets, modules_to_save=heads)
+
+
+def add_lora(model, **kwargs):
+    """Wrap `model` in a peft model whose only trainable weights are the adapters (and head)."""
+    from peft import get_peft_model
+    return get_peft_model(model, lora_config(model, **kwargs))
+
+
+def save_adapter(model, folder) -> float:
+    """Save the adapter alone (safetensors); returns its size in MB."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def merge(model):
+    """Fold the adapters into the base weights (W + BA) and return the plain model."""
+    return model.merge_and_unload()
