@@ -32,10 +32,10 @@ def test_freeze_levels_grow_monotonically(classifier):
 def test_discriminative_rates_fall_with_depth(classifier):
     for p in classifier.parameters():
         p.requires_grad = True
-    groups = discriminative_groups(classifier, lr=1e-3, decay=2.6)
+    groups = discriminative_groups(classifier, lr=1e-4, decay=2.6, head_lr=1e-3)
     rates = sorted({g["lr"] for g in groups}, reverse=True)
-    assert rates[0] == 1e-3 and len(rates) == len(blocks(classifier)) + 2
-    assert np.allclose(np.array(rates[:-1]) / np.array(rates[1:]), 2.6)
+    assert rates[:2] == [1e-3, 1e-4] and len(rates) == len(blocks(classifier)) + 2
+    assert np.allclose(np.array(rates[1:-1]) / np.array(rates[2:]), 2.6)
     assert sum(len(g["params"]) for g in groups) == len(list(classifier.parameters()))
     assert unfreezing_stages(classifier, 4) == [0, 2, 4, 6]
 

@@ -54,22 +54,34 @@ def count_trainable(model) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-def discriminative_groups(model, lr: float, decay: float = 2.6, weight_decay: float = 0.01) -> list:
-    """AdamW groups: the head at `lr`, each block below it `decay` times slower (ULMFiT's 2.6).
+def discriminative_groups(model, lr: float, decay: float = 2.6, head_lr: float | None = None,
+                          weight_decay: float = 0.01) -> list:
+    """AdamW groups: the top block at `lr`, each block below `decay` times slower (ULMFiT's 2.6).
 
-    Frozen parameters are left out; embeddings and anything else in the backbone get the
-    slowest rate. Biases and norms get no weight decay.
+    The head learns at `head_lr` (default `lr`); embeddings and the rest of the backbone at the
+    slowest rate. Frozen parameters are left out; biases and norms get no weight decay.
     """
     layers = blocks(model)
-    rates = {id(p): lr / decay ** (len(layers) - i) for i, b in enumerate(layers)
+    rates = {id(p): lr / decay ** (len(layers) - 1 - i) for i, b in enumerate(layers)
              for p in b.parameters()}
-    rates |= {id(p): lr for p in head_parameters(model)}
-    slowest = lr / decay ** (len(layers) + 1)
+    rates |= {id(p): head_lr or lr for p in head_parameters(model)}
+    slowest = lr / decay ** len(layers)
     groups = {}
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
             rate, wd = rates.get(id(p), slowest), 0.0 if p.ndim < 2 else weight_decay
             groups.setdefault((rate, wd), []).append(p)
+    return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
+
+
+def two_rate_groups(model, lr: float, head_lr: float, weight_decay: float = 0.01) -> list:
+    """The new head at `head_lr`, every other trainable (pretrained) weight at `lr`."""
+    head = {id(p) for p in head_parameters(model)}
+    groups = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            key = (head_lr if id(p) in head else lr, 0.0 if p.ndim < 2 else weight_decay)
+            groups.setdefault(key, []).append(p)
     return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
 
 

@@ -38,7 +38,9 @@ def lora_config(model, r: int = 8, alpha: int | None = None, dropout: float = 0.
         raise ValueError(f"LoRA rank r must be at least 1, got {r}")
     task = task or ("causal-lm" if hasattr(model, "lm_head") else "classification")
     kind = {"classification": TaskType.SEQ_CLS, "causal-lm": TaskType.CAUSAL_LM}[task]
-    heads = [h for h in HEADS if h in available] if kind == TaskType.SEQ_CLS else None
+    if not hasattr(model, "save_pretrained"):
+        kind = None  # the course's own modules (MeanPoolClassifier): peft's generic wrapper
+    heads = [h for h in HEADS if h in available] if task == "classification" else None
     return LoraConfig(task_type=kind, r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout,
                       target_modules=targets, modules_to_save=heads)
 

@@ -130,3 +130,45 @@ def measure_peak(model, batch_size: int, seq_len: int, steps: int = 2) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return _status_mb("VmHWM") - base + weights
+
+
+class PeakTracker:
+    """Peak memory a block of code adds: GPU allocations, or host RSS above its starting size.
+
+    On Linux the kernel's high-water mark is reset on entry, so earlier cells of a notebook
+    (or earlier runs of a grid) do not leak into the figure; elsewhere ru_maxrss is used.
+    """
+
+    def __enter__(self):
+        self.gpu = torch.cuda.is_available()
+        if self.gpu:
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated() / MB
+        else:
+            self.start = _rss_mb()
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        peak = torch.cuda.max_memory_allocated() / MB if self.gpu else _peak_rss_mb()
+        self.mb = round(max(peak - self.start, 0.0), 1)
+        return False
+
+
+def _rss_mb() -> float:
+    try:
+        return _status_mb("VmRSS")
+    except (OSError, StopIteration):
+        return _peak_rss_mb()
+
+
+def _peak_rss_mb() -> float:
+    try:
+        return _status_mb("VmHWM")
+    except (OSError, StopIteration):
+        from .device import peak_rss_mb
+        return peak_rss_mb()

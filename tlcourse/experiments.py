@@ -1,0 +1,167 @@
+"""One experiment = one method, one model, one dataset, one seed -> one result JSON.
+
+    run(Experiment("lora", seed=1))          # trains, evaluates on test, writes results/<profile>/
+    run_grid(["probe", "head", "full"])      # every method x every seed of the profile
+The methods span the course: a frozen probe, partial fine-tuning, full fine-tuning, ULMFiT,
+BitFit and LoRA. They share data, model, loop and evaluation, and differ only in what trains.
+"""
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from .config import RESULTS, get_profile
+
+METHODS = {  # name -> what it trains (for tables and the decision explorer)
+    "majority": "nothing: always the most common training label",
+    "probe": "logistic regression on frozen mean-pooled features",
+    "head": "the new linear head only",
+    "last1": "head + last transformer block",
+    "last2": "head + last two transformer blocks",
+    "bitfit": "head + every bias",
+    "lora": "head + rank-r adapters on attention query/value",
+    "full": "every weight",
+    "ulmfit": "every weight: gradual unfreezing, discriminative LRs, slanted triangular schedule",
+}
+
+
+@dataclass
+class Experiment:
+    method: str  # one of METHODS
+    model: str = "minilm-l6"  # course model name or hub id
+    data: str = "rotten_tomatoes"  # course dataset with text/label
+    seed: int = 0  # data order, dropout and the head's initial weights
+    train_size: int | None = None  # labeled examples; None: the profile's
+    lr: float = 5e-5  # pretrained weights (BERT paper range 2e-5..5e-5 ... 1e-4)
+    head_lr: float = 1e-3  # the new head, and the small sets BitFit/LoRA train
+    lora_r: int = 8  # LoRA rank
+    epochs: int | None = None  # None: the profile's
+    tag: str = ""  # appended to the method name in the result file (e.g. "n64")
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.lr <= 0 or self.head_lr <= 0:
+            raise ValueError("learning rates must be positive")
+
+
+def prepare(exp: Experiment, profile):
+    """Tokenised train and test splits of the profile's size, and the label count."""
+    from .data import take, tokenize
+    from .loaders import load_dataset, load_tokenizer
+    ds = load_dataset(exp.data)
+    sized = replace(profile, train_size=exp.train_size or profile.train_size)
+    ds = take(ds, sized, seed=exp.seed)
+    tokenizer = load_tokenizer(exp.model)
+    enc = tokenize(ds, tokenizer, profile.max_length)
+    return enc["train"], enc["test"], tokenizer, ds["train"].features["label"].num_classes, ds
+
+
+def _probe(exp, profile, data) -> dict:
+    from .features import embed, probe
+    from .loaders import load_model
+    train, test, tokenizer, num_labels, raw = data
+    start = time.perf_counter()
+    model = load_model(exp.model, task="base")
+    X = [embed(model, tokenizer, raw[s]["text"], max_length=profile.max_length, progress=False)
+         for s in ("train", "test")]
+    clf = probe(X[0], raw["train"]["label"], seed=exp.seed)
+    total = sum(p.numel() for p in model.parameters())
+    head = X[0].shape[1] * num_labels + num_labels
+    return {"metrics": {"accuracy": float(clf.score(X[1], raw["test"]["label"]))},
+            "trainable_params": head, "total_params": total + head,
+            "wall_time_s": time.perf_counter() - start, "checkpoint_size_mb": head * 4 / 2**20}
+
+
+def _majority(exp, profile, data) -> dict:
+    from .features import majority_accuracy
+    raw = data[-1]
+    return {"metrics": {"accuracy": majority_accuracy(raw["train"]["label"], raw["test"]["label"])},
+            "trainable_params": 0, "total_params": 0, "wall_time_s": 0.0, "checkpoint_size_mb": 0.0}
+
+
+def _config(exp, profile, epochs=None, schedule="linear"):
+    from .train import TrainConfig
+    return TrainConfig(lr=exp.lr, epochs=epochs or exp.epochs or profile.epochs,
+                       batch_size=profile.batch_size, schedule=schedule, seed=exp.seed,
+                       mixed_precision=profile.mixed_precision, progress=False)
+
+
+def _stages(exp, profile, model) -> list:
+    """[(param_groups, TrainConfig)] for one method: which weights train, how fast, how long."""
+    from .freezing import (bitfit, discriminative_groups, freeze, two_rate_groups,
+                           unfreezing_stages)
+    if exp.method == "ulmfit":  # one epoch per stage: head only, then ever more blocks
+        stages = []
+        ks = unfreezing_stages(model, (exp.epochs or profile.epochs) + 1)
+        for k in ks:
+            unfreeze = lambda k=k: freeze(model, k, train_embeddings=k == ks[-1])
+            stages.append((lambda u=unfreeze: discriminative_groups(u(), exp.lr, 2.6, exp.head_lr),
+                           _config(exp, profile, epochs=1, schedule="slanted")))
+        return stages
+    if exp.method in ("bitfit", "lora"):  # small new sets of weights learn at the head's rate
+        if exp.method == "bitfit":
+            bitfit(model)
+        return [(lambda: two_rate_groups(model, exp.head_lr, exp.head_lr), _config(exp, profile))]
+    train_blocks = {"head": 0, "last1": 1, "last2": 2, "full": None}[exp.method]
+    if train_blocks is not None:
+        freeze(model, train_blocks)
+    return [(lambda: two_rate_groups(model, exp.lr, exp.head_lr), _config(exp, profile))]
+
+
+def saved_size_mb(model) -> float:
+    """Size of what must be stored beside the public base model: the trainable weights."""
+    import tempfile
+    from safetensors.torch import save_file
+    tensors = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file(tensors, f"{tmp}/w.safetensors")
+        return Path(f"{tmp}/w.safetensors").stat().st_size / 2**20
+
+
+def _trained(exp, profile, data) -> dict:
+    from .freezing import count_trainable
+    from .lora import add_lora
+    from .models import classifier
+    from .train import evaluate, fit
+    train, test, tokenizer, num_labels, _ = data
+    start = time.perf_counter()
+    model = classifier(exp.model, num_labels, seed=exp.seed)
+    if exp.method == "lora":
+        model = add_lora(model, r=exp.lora_r)
+    runs = [fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
+            for groups, config in _stages(exp, profile, model)]
+    metrics = evaluate(model, test, tokenizer=tokenizer)
+    trainable, total = count_trainable(model)
+    return {"metrics": metrics, "trainable_params": trainable, "total_params": total,
+            "wall_time_s": time.perf_counter() - start, "checkpoint_size_mb": saved_size_mb(model),
+            "steps": sum(r.steps for r in runs), "train_loss": runs[-1].train_loss,
+            "examples_per_s": sum(r.examples_per_s for r in runs) / len(runs)}
+
+
+RUNNERS = {"majority": _majority, "probe": _probe}
+
+
+def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dict:
+    """Run one experiment in the active profile and write its result JSON; returns the record."""
+    import json
+    from .device import seed_everything
+    from .memory import PeakTracker
+    from .results import write_result
+    profile = profile or get_profile()
+    seed_everything(exp.seed)
+    data = prepare(exp, profile)
+    with PeakTracker() as mem:
+        record = RUNNERS.get(exp.method, _trained)(exp, profile, data)
+    method = f"{exp.method}-{exp.tag}" if exp.tag else exp.method
+    path = write_result(out_dir or RESULTS / profile.name, method, exp.model, exp.data,
+                        profile.name, exp.seed, peak_memory_mb=mem.mb,
+                        train_size=len(data[0]), experiment=asdict(exp), **record)
+    return json.loads(Path(path).read_text())
+
+
+def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, **fields) -> list[dict]:
+    """Every method x every seed of the profile (tqdm progress); returns the records."""
+    from tqdm.auto import tqdm
+    profile = get_profile()
+    jobs = [(m, s) for m in methods for s in (seeds or profile.seeds)]
+    return [run(Experiment(m, seed=s, **fields), out_dir) for m, s in tqdm(jobs, desc="experiments")]
