@@ -12,6 +12,13 @@ _EXPORTS = {  # name -> module that defines it, imported on first access
     "prefetch": "loaders", "MODELS": "loaders", "DATASETS": "corpora",
     "pick_device": "device", "seed_everything": "device", "memory_report": "device",
     "doctor": "doctor",
+    "show_tokens": "tokens", "compare_tokenizers": "tokens", "pieces": "tokens",
+    "next_token_table": "lm", "perplexity": "lm", "shuffle_words": "lm", "sample": "lm",
+    "pack_blocks": "lm",
+    "TinyGPTConfig": "pretrain", "tiny_gpt": "pretrain", "pretrain": "pretrain",
+    "side_by_side": "pretrain",
+    "check_chars_per_token": "checks", "check_next_token": "checks",
+    "check_perplexity": "checks", "check_blocks": "checks",
 }
 
 

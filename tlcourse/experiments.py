@@ -94,7 +94,7 @@ def _stages(exp, profile, model) -> list:
         stages = []
         ks = unfreezing_stages(model, (exp.epochs or profile.epochs) + 1)
         for k in ks:
-            unfreeze = lambda k=k: freeze(model, k, train_embeddings=k == ks[-1])
+            unfreeze = lambda k=k: freeze(model, k) if k < ks[-1] else model.requires_grad_(True)
             stages.append((lambda u=unfreeze: discriminative_groups(u(), exp.lr, 2.6, exp.head_lr),
                            _config(exp, profile, epochs=1, schedule="slanted")))
         return stages

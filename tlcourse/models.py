@@ -49,4 +49,6 @@ def classifier(name: str, num_labels: int, seed: int = 0):
     torch.manual_seed(seed)  # the new head's initial weights
     if name in MODELS and MODELS[name].task == "causal-lm" or "llm" in name.lower():
         return load_model(name, task="classification", num_labels=num_labels)
-    return MeanPoolClassifier(load_model(name, task="base", add_pooling_layer=False), num_labels)
+    backbone = load_model(name, task="base")
+    backbone.pooler = None  # mean pooling replaces BERT's [CLS] pooler
+    return MeanPoolClassifier(backbone, num_labels)
