@@ -29,6 +29,9 @@ test: prefetch
 exercises: setup
 	$(VENV)/bin/tlcourse exercises
 
+bench: prefetch
+	$(VENV)/bin/tlcourse bench trainer
+
 doctor: setup
 	$(VENV)/bin/tlcourse doctor
 

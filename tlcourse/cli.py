@@ -30,6 +30,16 @@ def _exercises(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench import bench_course_model
+    report = bench_course_model(args.steps, args.batch_size, args.max_length, args.repeats,
+                                args.gpu, args.out)
+    if report["ratio"] < args.min_ratio:
+        print(f"tlcourse / Trainer = {report['ratio']:.2f}, below {args.min_ratio}")
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +53,16 @@ def main(argv=None) -> int:
     ex = sub.add_parser("exercises", help="generate exercises/ from solutions/")
     ex.add_argument("--check", action="store_true", help="only report stale exercises")
     ex.set_defaults(func=_exercises)
+    bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer`")
+    bench.add_argument("what", choices=["trainer"])
+    bench.add_argument("--steps", type=int, default=30)
+    bench.add_argument("--batch-size", type=int, default=16)
+    bench.add_argument("--max-length", type=int, default=64)
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--gpu", action="store_true", help="also report MFU and peak GPU memory")
+    bench.add_argument("--min-ratio", type=float, default=1.0, help="fail below this ratio")
+    bench.add_argument("--out", default="results/bench/bench_trainer.json")
+    bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     from .assets import AssetError
     try:

@@ -1,0 +1,155 @@
+"""Benchmark: tlcourse.fit against transformers.Trainer on one sequence-classification job.
+
+Both sides get the same model weights (the head initialised from one seed), the same examples,
+batch size, truncation length, dynamic padding, optimizer (fused AdamW, the Trainer default),
+learning rate, linear schedule without warmup, clipping at 1.0, precision and number of steps.
+The one difference is each side's default sampling: tlcourse groups examples of similar length
+(less padding), Trainer samples at random; both pad each batch to its longest example. Each side runs `repeats` times, alternating which goes first, after one
+untimed warm-up run each. Throughput is examples per second of the whole training call.
+"""
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SIDES = {
+    "tlcourse": "tlcourse.fit: Accelerate loop; SeededSampler with length grouping (transformers' "
+                "get_length_grouped_indices); DataCollatorWithPadding; fused AdamW; progress bar off; "
+                "NaN check every batch; history row every `steps` steps",
+    "trainer": "transformers.Trainer with its defaults (random sampling; dynamic padding) except: "
+               "save_strategy='no', report_to='none', disable_tqdm=True, max_steps, batch size, lr, "
+               "precision; optim default (adamw_torch_fused); same data collator",
+}
+
+
+class CountingCollator:
+    """Pads like the collator it wraps, and counts tokens so both sides can be shown to do the same work."""
+
+    def __init__(self, collate):
+        self.collate, self.padded, self.real = collate, 0, 0
+
+    def __call__(self, examples):
+        batch = self.collate(examples)  # input_ids, attention_mask: (B, T), T = longest in the batch
+        self.padded += batch["input_ids"].numel()
+        self.real += int(batch["attention_mask"].sum())
+        return batch
+
+
+def _dataset(tokenizer, texts, labels, n, max_length):
+    from datasets import Dataset
+
+    texts, labels = list(texts), list(labels)
+    texts, labels = [texts[i % len(texts)] for i in range(n)], [int(labels[i % len(labels)]) for i in range(n)]
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    return Dataset.from_dict(dict(enc) | {"label": labels})
+
+
+def _model(model_dir, seed):
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    set_seed(seed)  # the new classification head is drawn from this seed: both sides start alike
+    return AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+
+
+def run_tlcourse(model_dir, data, collate, steps, batch_size, lr, seed, precision):
+    from .train import TrainConfig, fit
+
+    model = _model(model_dir, seed)
+    cfg = TrainConfig(lr=lr, max_steps=steps, batch_size=batch_size, warmup_ratio=0.0, weight_decay=0.0,
+                      max_grad_norm=1.0, schedule="linear", group_by_length=True, mixed_precision=precision,
+                      log_every=steps, progress=False, seed=seed)
+    t0 = time.perf_counter()
+    result = fit(model, data, None, cfg, collate_fn=collate)
+    return time.perf_counter() - t0, result.train_loss, result.peak_memory_mb if torch.cuda.is_available() else None
+
+
+def run_trainer(model_dir, data, collate, steps, batch_size, lr, seed, precision):
+    from transformers import Trainer, TrainingArguments
+
+    model = _model(model_dir, seed)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch_size,
+                                 learning_rate=lr, seed=seed,
+                                 save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+                                 bf16=precision == "bf16", fp16=precision == "fp16")
+        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        output = trainer.train()
+        seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return seconds, output.training_loss, peak
+
+
+def bench_trainer(model_dir, texts, labels, steps=30, batch_size=16, max_length=64, repeats=3, out_json=None,
+                  lr=5e-5, seed=0, gpu=False, model_name=None):
+    """Time both trainers; print and return (and write to `out_json`) a dict with throughputs and their ratio.
+
+    texts, labels: training examples (reused cyclically to fill steps * batch_size; one epoch exactly).
+    gpu: also report peak GPU memory and model FLOPs utilisation. model_name: how the JSON names the model.
+    """
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # no load report (the new head's weights are "missing") for each of the runs
+    try:
+        report = _bench(model_dir, texts, labels, steps, batch_size, max_length, repeats, lr, seed, gpu)
+        report["model"] = model_name or Path(model_dir).name
+    finally:
+        logging.set_verbosity(verbosity)
+    print(json.dumps({k: report[k] for k in ("ratio", "ratio_per_repeat")}
+                     | {s: report[s]["examples_per_s_median"] for s in ("tlcourse", "trainer")}, indent=1))
+    if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    return report
+
+
+def _bench(model_dir, texts, labels, steps, batch_size, max_length, repeats, lr, seed, gpu):
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from .results import hardware, versions
+    from .train import count_params, model_flops_utilisation, resolve_precision
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    data = _dataset(tokenizer, texts, labels, steps * batch_size, max_length)
+    precision = resolve_precision("auto")
+    runners = {"tlcourse": run_tlcourse, "trainer": run_trainer}
+    runs = {side: [] for side in runners}
+    for side, runner in runners.items():  # warm-up: first-call costs (allocator, kernels) paid by neither side
+        runner(model_dir, data, DataCollatorWithPadding(tokenizer), min(3, steps), batch_size, lr, seed, precision)
+    for r in range(repeats):
+        for side in (("tlcourse", "trainer") if r % 2 == 0 else ("trainer", "tlcourse")):
+            collate = CountingCollator(DataCollatorWithPadding(tokenizer))
+            seconds, loss, peak = runners[side](model_dir, data, collate, steps, batch_size, lr, seed, precision)
+            runs[side].append({"seconds": seconds, "examples_per_s": steps * batch_size / seconds,
+                               "padded_tokens": collate.padded, "real_tokens": collate.real,
+                               "train_loss_mean": loss, "peak_memory_mb": peak})
+    report = {"steps": steps, "batch_size": batch_size, "max_length": max_length,
+              "repeats": repeats, "lr": lr, "precision": precision, "sides": SIDES,
+              "hardware": hardware(), "versions": versions()}
+    for side, rs in runs.items():
+        report[side] = {"examples_per_s_median": statistics.median(r["examples_per_s"] for r in rs),
+                        "train_loss_mean_last": rs[-1]["train_loss_mean"], "runs": rs}
+    report["ratio"] = report["tlcourse"]["examples_per_s_median"] / report["trainer"]["examples_per_s_median"]
+    report["ratio_per_repeat"] = [a["examples_per_s"] / b["examples_per_s"]
+                                  for a, b in zip(runs["tlcourse"], runs["trainer"])]
+    if gpu and torch.cuda.is_available():
+        total = count_params(_model(model_dir, seed))[1]
+        for side, rs in runs.items():
+            report[side]["mfu"] = [model_flops_utilisation(torch.device("cuda"), total, r["real_tokens"], r["seconds"])
+                                   for r in rs]
+    return report
+
+
+def bench_course_model(steps=30, batch_size=16, max_length=64, repeats=3, gpu=False,
+                       out_json="results/bench/bench_trainer.json"):
+    """bench_trainer on the course's MiniLM-L6 and Rotten Tomatoes training texts."""
+    from .loaders import load_dataset, resolve_model
+    train = load_dataset("rotten_tomatoes")["train"]
+    return bench_trainer(resolve_model("minilm-l6"), train["text"], train["label"], steps, batch_size,
+                         max_length, repeats, out_json, gpu=gpu, model_name="minilm-l6")

@@ -1,0 +1,97 @@
+"""One JSON file per experiment; every table and plot of results is built from these files.
+
+A file records what was run (method, model, data, profile, seed), what came out (metrics) and
+what it cost (parameters trained, time, memory, checkpoint size), on which machine and with
+which library versions. No timestamps: rerunning an experiment rewrites the same file.
+"""
+import json
+import os
+import platform
+import re
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets", "safetensors", "numpy", "scikit-learn")
+KEYS = ("method", "model", "data", "profile")  # an experiment; seeds are its repetitions
+
+
+def hardware():
+    """CPU model and cores, and the GPU if there is one."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        names = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                 if l.startswith("model name")]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "gpus": torch.cuda.device_count(), "platform": platform.platform(terse=True)}
+
+
+def versions():
+    found = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            found[lib] = version(lib)
+        except PackageNotFoundError:
+            found[lib] = None
+    return found
+
+
+def write_result(out_dir, method, model, data, profile, seed, metrics, trainable_params, total_params,
+                 wall_time_s, peak_memory_mb, checkpoint_size_mb=None, **extra):
+    """Write `out_dir/<method>__<model>__<data>__<profile>__seed<seed>.json` and return its path.
+
+    metrics: e.g. {"accuracy": 0.84, "loss": 0.39}; extra: anything else worth keeping (examples_per_s, …).
+    """
+    record = {"method": method, "model": model, "data": data, "profile": profile, "seed": seed,
+              "metrics": metrics, "trainable_params": trainable_params, "total_params": total_params,
+              "trainable_share": trainable_params / total_params if total_params else 0.0, "wall_time_s": wall_time_s,
+              "peak_memory_mb": peak_memory_mb, "checkpoint_size_mb": checkpoint_size_mb,
+              "hardware": hardware(), "versions": versions()} | extra
+    name = "__".join(re.sub(r"[^\w.-]+", "-", str(v)) for v in (method, model, data, profile)) + f"__seed{seed}.json"
+    path = Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)  # atomic: a reader never sees half a file
+    return path
+
+
+def write_fit_result(out_dir, train_result, method, model, data, profile, seed, **extra):
+    """write_result from a tlcourse.train.TrainResult (its metrics, costs and throughput)."""
+    s = train_result.summary()
+    costs = ("trainable_params", "total_params", "wall_time_s", "peak_memory_mb", "checkpoint_size_mb")
+    kept = {k: s[k] for k in ("steps", "train_loss", "train_time_s", "examples_per_s", "tokens_per_s", "mfu",
+                              "precision", "device", "best_metric", "best_step", "stopped_early")}
+    return write_result(out_dir, method, model, data, profile, seed, s["metrics"], *(s[k] for k in costs),
+                        **kept | extra)
+
+
+def load_results(folder):
+    """Every result JSON under `folder` as one DataFrame row; metrics become columns (metric_<name>)."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        record = json.loads(path.read_text())
+        if not all(k in record for k in KEYS + ("metrics",)):
+            continue  # some other JSON (a benchmark, a manifest)
+        flat = {k: v for k, v in record.items() if k not in ("metrics", "hardware", "versions")}
+        flat |= {f"metric_{k}": v for k, v in record["metrics"].items()}
+        rows.append(flat | {"gpu": record.get("hardware", {}).get("gpu"), "file": path.name})
+    return pd.DataFrame(rows)
+
+
+def summarize(frame, columns=None, by=KEYS):
+    """Mean and std over seeds of each numeric column, plus a "mean ± std" text column for tables."""
+    columns = columns or [c for c in frame.columns if c.startswith("metric_")] + ["trainable_params", "wall_time_s"]
+    grouped = frame.groupby(list(by), dropna=False)
+    table = grouped[columns].agg(["mean", "std"])
+    table.columns = [f"{c}_{stat}" for c, stat in table.columns]
+    table["n_seeds"] = grouped["seed"].nunique()
+    for c in columns:
+        std = table[f"{c}_std"].fillna(0.0)  # one seed: no spread to show
+        table[c] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(table[f"{c}_mean"], std)]
+    return table.reset_index()
