@@ -141,6 +141,15 @@ def _trained(exp, profile, data) -> dict:
 RUNNERS = {"majority": _majority, "probe": _probe}
 
 
+def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
+    """Where run() writes this experiment's result JSON."""
+    from .results import result_name
+    profile = profile or get_profile()
+    method = f"{exp.method}-{exp.tag}" if exp.tag else exp.method
+    return Path(out_dir or RESULTS / profile.name) / result_name(method, exp.model, exp.data,
+                                                                 profile.name, exp.seed)
+
+
 def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dict:
     """Run one experiment in the active profile and write its result JSON; returns the record."""
     import json
@@ -159,9 +168,20 @@ def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dic
     return json.loads(Path(path).read_text())
 
 
-def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, **fields) -> list[dict]:
-    """Every method x every seed of the profile (tqdm progress); returns the records."""
+def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bool = True,
+             **fields) -> list[dict]:
+    """Every method x every seed of the profile (tqdm progress); returns the records.
+
+    skip_existing: read a result file that is already there instead of running it again
+    (a lesson then shows the grid `make results` wrote, and reruns only what is missing).
+    """
+    import json
     from tqdm.auto import tqdm
     profile = get_profile()
-    jobs = [(m, s) for m in methods for s in (seeds or profile.seeds)]
-    return [run(Experiment(m, seed=s, **fields), out_dir) for m, s in tqdm(jobs, desc="experiments")]
+    records = []
+    jobs = [Experiment(m, seed=s, **fields) for m in methods for s in (seeds or profile.seeds)]
+    for exp in tqdm(jobs, desc="experiments"):
+        path = result_path(exp, out_dir, profile)
+        records.append(json.loads(path.read_text()) if skip_existing and path.exists()
+                       else run(exp, out_dir, profile))
+    return records

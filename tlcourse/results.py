@@ -39,6 +39,12 @@ def versions():
     return found
 
 
+def result_name(method, model, data, profile, seed) -> str:
+    """`<method>__<model>__<data>__<profile>__seed<seed>.json`, safe as a file name."""
+    parts = (re.sub(r"[^\w.-]+", "-", str(v)) for v in (method, model, data, profile))
+    return "__".join(parts) + f"__seed{seed}.json"
+
+
 def write_result(out_dir, method, model, data, profile, seed, metrics, trainable_params, total_params,
                  wall_time_s, peak_memory_mb, checkpoint_size_mb=None, **extra):
     """Write `out_dir/<method>__<model>__<data>__<profile>__seed<seed>.json` and return its path.
@@ -50,8 +56,7 @@ def write_result(out_dir, method, model, data, profile, seed, metrics, trainable
               "trainable_share": trainable_params / total_params if total_params else 0.0, "wall_time_s": wall_time_s,
               "peak_memory_mb": peak_memory_mb, "checkpoint_size_mb": checkpoint_size_mb,
               "hardware": hardware(), "versions": versions()} | extra
-    name = "__".join(re.sub(r"[^\w.-]+", "-", str(v)) for v in (method, model, data, profile)) + f"__seed{seed}.json"
-    path = Path(out_dir) / name
+    path = Path(out_dir) / result_name(method, model, data, profile, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
@@ -95,3 +100,34 @@ def summarize(frame, columns=None, by=KEYS):
         std = table[f"{c}_std"].fillna(0.0)  # one seed: no spread to show
         table[c] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(table[f"{c}_mean"], std)]
     return table.reset_index()
+
+
+def method_table(folder, data="rotten_tomatoes", model=None):
+    """The course's comparison table for one dataset: one row per method, mean ± std over seeds."""
+    from .experiments import METHODS
+    frame = load_results(folder)
+    if frame.empty:
+        raise FileNotFoundError(f"no result files under {folder}: run `make results` first")
+    frame = frame[(frame.data == data) & (frame.method.isin(METHODS))]
+    if model:
+        frame = frame[frame.model == model]
+    rows = []
+    for method, runs in sorted(frame.groupby("method"), key=lambda kv: list(METHODS).index(kv[0])):
+        acc = runs.metric_accuracy * 100
+        rows.append({"method": method, "what trains": METHODS[method],
+                     "accuracy %": f"{acc.mean():.1f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.1f}",
+                     "seeds": len(runs), "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
+                     "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
+                     "time s": f"{runs.wall_time_s.mean():.0f}",
+                     "peak MB": f"{runs.peak_memory_mb.mean():.0f}",
+                     "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}"})
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def markdown(frame) -> str:
+    """A DataFrame as a GitHub markdown table."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
