@@ -29,6 +29,9 @@ test: prefetch
 exercises: setup
 	$(VENV)/bin/tlcourse exercises
 
+results: prefetch
+	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --run --readme
+
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer
 

@@ -142,3 +142,11 @@ def test_readme_and_ci_use_the_same_test_command():
 def test_exercises_are_generated_from_solutions():
     from tlcourse.exercises import generate
     assert generate(write=False) == [], "exercises/ is stale: run `make exercises`"
+
+
+def test_readme_results_table_is_generated_from_result_files():
+    from tlcourse.results import markdown, method_table, readme_section
+    readme = (ROOT / "README.md").read_text()
+    a, b = readme_section(readme, "cpu")
+    assert readme[a:b].strip() == markdown(method_table(ROOT / "results" / "cpu")).strip(), \
+        "README's table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"

@@ -40,6 +40,20 @@ def _bench(args) -> int:
     return 0
 
 
+def _results(args) -> int:
+    from .config import RESULTS, get_profile
+    from .results import markdown, method_table, update_readme
+    if args.run:
+        from .experiments import run_grid
+        run_grid(skip_existing=not args.rerun)
+    folder = RESULTS / (args.profile or get_profile().name)
+    table = markdown(method_table(folder))
+    if args.readme:
+        update_readme(table, args.profile or get_profile().name)
+    print(table)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +77,13 @@ def main(argv=None) -> int:
     bench.add_argument("--min-ratio", type=float, default=1.0, help="fail below this ratio")
     bench.add_argument("--out", default="results/bench/bench_trainer.json")
     bench.set_defaults(func=_bench)
+    res = sub.add_parser("results", help="run the method grid and/or print its table")
+    res.add_argument("--run", action="store_true", help="run every method x seed of the profile")
+    res.add_argument("--rerun", action="store_true", help="with --run: also redo existing files")
+    res.add_argument("--table", action="store_true", help="print the table (the default)")
+    res.add_argument("--readme", action="store_true", help="write the table into README.md")
+    res.add_argument("--profile", help="which results/<profile>/ to read (default: active)")
+    res.set_defaults(func=_results)
     args = parser.parse_args(argv)
     from .assets import AssetError
     try:

@@ -33,7 +33,7 @@ PROFILES = {
     "smoke": Profile("smoke", train_size=64, eval_size=64, max_length=32, lm_block_size=32,
                      lm_train_blocks=16, epochs=1, batch_size=16, seeds=(0,),
                      mixed_precision="no"),
-    "cpu": Profile("cpu", train_size=2000, eval_size=1000, max_length=64, lm_block_size=128,
+    "cpu": Profile("cpu", train_size=1000, eval_size=1000, max_length=64, lm_block_size=128,
                    lm_train_blocks=400, epochs=2, batch_size=16, seeds=(0, 1, 2),
                    mixed_precision="no"),
     "gpu": Profile("gpu", train_size=None, eval_size=None, max_length=128, lm_block_size=512,

@@ -131,3 +131,20 @@ def markdown(frame) -> str:
              "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def readme_section(text: str, profile: str) -> tuple[int, int]:
+    """Start and end offsets of the generated results table in README text."""
+    start, end = f"<!-- results:{profile}:start -->", f"<!-- results:{profile}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} markers")
+    return text.index(start) + len(start), text.index(end)
+
+
+def update_readme(table: str, profile: str) -> None:
+    """Replace the README's generated table (between its markers) with `table`."""
+    from .config import ROOT
+    path = ROOT / "README.md"
+    text = path.read_text()
+    a, b = readme_section(text, profile)
+    path.write_text(text[:a] + "\n" + table + "\n" + text[b:])
