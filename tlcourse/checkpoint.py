@@ -10,7 +10,6 @@ It is written under a temporary name (`.tmp-step-…`), flushed to disk, then re
 atomic, so a crash leaves either the old checkpoints or the new one, never half of one; folders
 with the temporary prefix are never read. safetensors (unlike pickle) cannot run code when loaded.
 """
-import hashlib
 import json
 import os
 import random
@@ -22,17 +21,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from .assets import sha256_file as sha256
+
 FILES = ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
 NAME = re.compile(r"^step-(\d+)$")  # complete checkpoints only; ".tmp-step-…" never matches
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is incomplete, corrupt or does not fit the model."""
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _fsync(path):

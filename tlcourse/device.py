@@ -52,14 +52,3 @@ def memory_report() -> dict:
         report["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         report["gpu_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
     return report
-
-
-def hardware() -> dict:
-    """What ran an experiment, for result files."""
-    import platform
-    import torch
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "gpu": None}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info

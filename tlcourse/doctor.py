@@ -1,26 +1,10 @@
 """`tlcourse doctor`: versions, device, profile, and every asset's state with the fix."""
-import importlib.metadata as md
-import platform
-
 from . import assets
 from .assets import FIX, CACHE
 from .config import get_profile, offline
 from .corpora import DATASETS
 from .loaders import MODELS, dataset_dir, model_dir
-
-PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers",
-            "safetensors", "scikit-learn", "tiktoken", "gguf")
-
-
-def versions() -> dict:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = md.version(name)
-        except md.PackageNotFoundError:
-            found[name] = "missing"
-    return found
-
+from .results import versions
 
 def asset_states() -> dict:
     """{what: missing | verified | corrupt ...} for raw files and everything prepared from them."""
@@ -43,7 +27,7 @@ def doctor(show=print) -> bool:
     for what, state in states.items():
         show(f"  {what:28s} {state}")
     bad = [w for w, s in states.items() if s != "verified"]
-    if any(v == "missing" for k, v in versions().items()):
+    if any(v is None for v in versions().values()):
         show("some packages are missing: run `make setup` (or pip install -r requirements.txt)")
     show(f"{len(bad)} asset(s) not verified: {FIX}" if bad else "all assets verified")
     return not bad

@@ -11,7 +11,8 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets", "safetensors", "numpy", "scikit-learn")
+LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets", "tokenizers", "safetensors",
+             "numpy", "scikit-learn", "tiktoken", "gguf")
 KEYS = ("method", "model", "data", "profile")  # an experiment; seeds are its repetitions
 
 

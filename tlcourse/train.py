@@ -10,8 +10,6 @@ Built on HF Accelerate, so the same code runs on a CPU, one GPU, or several proc
 across processes, averages gradients, and wraps the forward pass in autocast for bf16/fp16.
 """
 import math
-import resource
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -26,6 +24,7 @@ from transformers import DataCollatorWithPadding, default_data_collator
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .checkpoint import checkpoint_size_mb, latest_checkpoint, load_checkpoint, save_checkpoint
+from .device import peak_rss_mb
 from .schedules import make_schedule
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "label")
@@ -238,8 +237,7 @@ def check_finite(loss, step, epoch, config):
 def peak_memory_mb(device):
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the process's peak so far
-    return rss / (2**20 if sys.platform == "darwin" else 2**10)  # macOS reports bytes, Linux KiB
+    return peak_rss_mb()  # the process's peak so far
 
 
 def model_flops_utilisation(device, total_params, tokens, seconds):
