@@ -54,6 +54,14 @@ def _results(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    import json
+    from .experiments import from_file, run
+    record = run(from_file(args.config), out_dir=args.out)
+    print(json.dumps({k: record.get(k) for k in ("method", "seed", "metrics", "wall_time_s")}))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +85,11 @@ def main(argv=None) -> int:
     bench.add_argument("--min-ratio", type=float, default=1.0, help="fail below this ratio")
     bench.add_argument("--out", default="results/bench/bench_trainer.json")
     bench.set_defaults(func=_bench)
+    train = sub.add_parser("train", help="run one experiment from a TOML/JSON file of its fields; "
+                                         "works under `accelerate launch --num_processes N`")
+    train.add_argument("config")
+    train.add_argument("--out", help="result folder (default results/<profile>/)")
+    train.set_defaults(func=_train)
     res = sub.add_parser("results", help="run the method grid and/or print its table")
     res.add_argument("--run", action="store_true", help="run every method x seed of the profile")
     res.add_argument("--rerun", action="store_true", help="with --run: also redo existing files")

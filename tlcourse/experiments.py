@@ -5,6 +5,7 @@
 The methods span the course: a frozen probe, partial fine-tuning, full fine-tuning, ULMFiT,
 BitFit and LoRA. They share data, model, loop and evaluation, and differ only in what trains.
 """
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ class Experiment:
     head_lr: float = 1e-3  # the new head, and the small sets BitFit/LoRA train
     lora_r: int = 8  # LoRA rank
     epochs: int | None = None  # None: the profile's
+    batch_size: int | None = None  # examples per step per process; None: the profile's
     tag: str = ""  # appended to the method name in the result file (e.g. "n64")
 
     def __post_init__(self):
@@ -82,7 +84,7 @@ def _majority(exp, profile, data) -> dict:
 def _config(exp, profile, epochs=None, schedule="linear"):
     from .train import TrainConfig
     return TrainConfig(lr=exp.lr, epochs=epochs or exp.epochs or profile.epochs,
-                       batch_size=profile.batch_size, schedule=schedule, seed=exp.seed,
+                       batch_size=exp.batch_size or profile.batch_size, schedule=schedule, seed=exp.seed,
                        mixed_precision=profile.mixed_precision, progress=False)
 
 
@@ -150,6 +152,18 @@ def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
                                                                  profile.name, exp.seed)
 
 
+def from_file(path) -> Experiment:
+    """An Experiment from a TOML or JSON file of its fields (for `tlcourse train CONFIG`)."""
+    import json
+    import tomllib
+    text = Path(path).read_text()
+    fields = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
+    unknown = sorted(set(fields) - set(Experiment.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{path}: unknown fields {unknown}; use {sorted(Experiment.__dataclass_fields__)}")
+    return Experiment(**fields)
+
+
 def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dict:
     """Run one experiment in the active profile and write its result JSON; returns the record."""
     import json
@@ -161,6 +175,8 @@ def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dic
     data = prepare(exp, profile)
     with PeakTracker() as mem:
         record = RUNNERS.get(exp.method, _trained)(exp, profile, data)
+    if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`: one writer
+        return record
     method = f"{exp.method}-{exp.tag}" if exp.tag else exp.method
     path = write_result(out_dir or RESULTS / profile.name, method, exp.model, exp.data,
                         profile.name, exp.seed, peak_memory_mb=mem.mb,
