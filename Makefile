@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup prefetch course test lab exercises results bench doctor clean
+.PHONY: setup prefetch course test lab exercises results bench gpu-check doctor clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ results: prefetch
 
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer
+
+gpu-check: prefetch
+	bash scripts/gpu_check.sh
 
 doctor: setup
 	$(VENV)/bin/tlcourse doctor
