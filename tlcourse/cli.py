@@ -49,7 +49,9 @@ def _results(args) -> int:
     folder = RESULTS / (args.profile or get_profile().name)
     table = markdown(method_table(folder))
     if args.readme:
+        from .results import course_map
         update_readme(table, args.profile or get_profile().name)
+        update_readme(markdown(course_map(args.profile or get_profile().name)), "course-map")
     print(table)
     return 0
 

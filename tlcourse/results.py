@@ -142,10 +142,29 @@ def readme_section(text: str, profile: str) -> tuple[int, int]:
     return text.index(start) + len(start), text.index(end)
 
 
-def update_readme(table: str, profile: str) -> None:
-    """Replace the README's generated table (between its markers) with `table`."""
+def update_readme(table: str, section: str) -> None:
+    """Replace one generated section of the README (between its markers) with `table`."""
     from .config import ROOT
     path = ROOT / "README.md"
     text = path.read_text()
-    a, b = readme_section(text, profile)
+    a, b = readme_section(text, section)
     path.write_text(text[:a] + "\n" + table + "\n" + text[b:])
+
+
+def course_map(profile: str = "cpu"):
+    """Each lesson: title, measured time (from `make course`), exercise and solution links."""
+    import pandas as pd
+    from .config import ROOT
+    import nbformat
+    times_file = ROOT / "results" / profile / "lesson_times.json"
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    rows = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
+        title = first.splitlines()[0].lstrip("# ").strip()
+        links = [f"[{kind}]({kind}s/{nb.name})" for kind in ("exercise", "solution")
+                 if (ROOT / f"{kind}s" / nb.name).exists()]
+        rows.append({"lesson": f"[{title}](notebooks/{nb.name})",
+                     f"{profile} time": f"{times[nb.name] / 60:.1f} min" if nb.name in times else "not run",
+                     "exercise": " · ".join(links) or "—"})
+    return pd.DataFrame(rows)

@@ -49,11 +49,16 @@ def run_notebook(path: Path, timeout: int = 1800) -> float:
 
 
 def run(paths) -> dict:
-    """Run each notebook; print and return the wall time of each."""
-    times = {}
+    """Run each notebook; print the wall time of each and record it in lesson_times.json."""
+    import json
+    from .config import RESULTS
+    times_file = RESULTS / profile_name() / "lesson_times.json"
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
     print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")
     for path in map(Path, paths):
-        times[path.name] = run_notebook(path)
+        times[path.name] = round(run_notebook(path), 1)
         print(f"  {path.name:40s} {times[path.name]:7.1f} s", flush=True)
+        times_file.parent.mkdir(parents=True, exist_ok=True)
+        times_file.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
     return times
 
