@@ -56,3 +56,56 @@ def test_long_texts_are_truncated_with_a_count(tmp_path):
 def test_unknown_task_is_refused():
     with pytest.raises(ValueError, match="unknown task 'regression'"):
         tlcourse.load_model("minilm-l6", task="regression")
+
+
+def test_online_only_name_offline_names_the_equivalent():
+    from tlcourse.loaders import UnknownNameError
+    with pytest.raises(UnknownNameError, match="offline.*nearest offline model is 'smollm2-135m'"):
+        tlcourse.load_model("HuggingFaceTB/SmolLM2-360M")
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("lr", -1e-3), ("epochs", 0),
+                                          ("schedule", "cosine"), ("mixed_precision", "fp8")])
+def test_impossible_train_config_values(field, value):
+    from tlcourse.train import TrainConfig
+    with pytest.raises(ValueError, match=f"impossible TrainConfig values: {field}="):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_method_is_refused():
+    from tlcourse.experiments import Experiment
+    with pytest.raises(ValueError, match="unknown method 'prompt-tuning'.*lora"):
+        Experiment("prompt-tuning")
+
+
+def test_out_of_memory_names_the_step_and_a_smaller_setting(tmp_path, monkeypatch):
+    import datasets
+    import torch
+    from tlcourse.train import OutOfMemoryError, TrainConfig, fit
+    tok = tlcourse.load_tokenizer("minilm-l6")
+    ds = datasets.Dataset.from_dict(dict(tok(["a b c"] * 8), labels=[0, 1] * 4))
+    model = tlcourse.load_model("minilm-l6", task="classification", num_labels=2)
+    real = model.forward
+    calls = {"n": 0}
+
+    def forward(*args, **kwargs):  # the third batch does not fit
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(model, "forward", forward)
+    config = TrainConfig(batch_size=2, epochs=1, progress=False, checkpoint_dir=str(tmp_path),
+                         checkpoint_every=1)
+    with pytest.raises(OutOfMemoryError, match=r"step 3\. Try batch_size=1 with grad_accum=2.*resume=True"):
+        fit(model, ds, None, config, tokenizer=tok)
+    assert any(p.name.startswith("step-") for p in tmp_path.iterdir())  # steps 1-2 are kept
+
+
+def test_no_tokens_or_machine_paths_in_committed_outputs():
+    import re
+    from tlcourse.config import ROOT
+    bad = re.compile(r"hf_[A-Za-z0-9]{20,}|/work/|/root/|/home/\w+/")
+    files = [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"),
+             *ROOT.glob("exercises/*.ipynb"), *ROOT.glob("results/**/*.json")]
+    leaks = [f.name for f in files if bad.search(f.read_text())]
+    assert not leaks, f"outputs hold a token or machine path: {leaks}"

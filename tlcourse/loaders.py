@@ -101,10 +101,15 @@ def _hub_reachable(timeout: float = 1.5) -> bool:
         return False
 
 
+FAMILIES = {"smollm": "smollm2-135m", "minilm": "minilm-l6"}  # hub name part -> offline model
+
+
 def _unknown(kind: str, name: str, known) -> UnknownNameError:
     why = ("offline (HF_HUB_OFFLINE=1)" if offline() else "the hub cannot be reached")
-    return UnknownNameError(f"unknown {kind} {name!r}: it is not in the course cache and {why}. "
-                            f"Offline {kind}s: {', '.join(sorted(known))}.")
+    near = next((v for k, v in FAMILIES.items() if k in name.lower()), None)
+    hint = f" The nearest offline model is {near!r}." if near and kind != "dataset" else ""
+    return UnknownNameError(f"unknown {kind} {name!r}: it is not in the course cache and {why}."
+                            f"{hint} Offline {kind}s: {', '.join(sorted(known))}.")
 
 
 def _check_hub(kind: str, name: str, known) -> None:

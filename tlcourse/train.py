@@ -59,6 +59,18 @@ class TrainConfig:
     progress: bool = True                 # show a tqdm progress bar
     live_plot: bool = False               # redraw a loss plot in the notebook as training goes (notebooks only)
 
+    def __post_init__(self):
+        checks = {"lr": self.lr > 0, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
+                  "grad_accum": self.grad_accum >= 1, "warmup_ratio": 0 <= self.warmup_ratio < 1,
+                  "max_steps": self.max_steps is None or self.max_steps >= 1,
+                  "schedule": self.schedule in ("linear", "slanted", "constant"),
+                  "mixed_precision": self.mixed_precision in ("auto", "no", "bf16", "fp16")}
+        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"impossible TrainConfig values: {', '.join(bad)}. Learning rates are "
+                             "positive; epochs, batch_size, grad_accum and max_steps at least 1; "
+                             "schedule is linear|slanted|constant; mixed_precision auto|no|bf16|fp16")
+
 
 @dataclass
 class TrainResult:
@@ -95,6 +107,20 @@ class TrainResult:
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite: training diverged."""
+
+
+class OutOfMemoryError(MemoryError):
+    """A step did not fit in memory; the message names the step and smaller settings."""
+
+
+def out_of_memory(step, config):
+    """The error a learner sees when a step runs out of memory (nothing trained so far is lost)."""
+    saved = (f" The newest checkpoint in {config.checkpoint_dir} holds the run so far: fit(..., "
+             "resume=True) continues from it." if config.checkpoint_dir else "")
+    return OutOfMemoryError(
+        f"Out of memory at optimizer step {step}. Try batch_size={max(1, config.batch_size // 2)} with "
+        f"grad_accum={config.grad_accum * 2} (the same effective batch), a shorter max_length, LoRA "
+        f"(tlcourse.lora.add_lora), or model.gradient_checkpointing_enable().{saved}")
 
 
 @dataclass
@@ -309,7 +335,14 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
     if acc.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(acc.device)
     loop = _Loop(acc, model, optimizer, scheduler, eval_loader, cfg, pos, compute_metrics, total_steps, steps_per_epoch)
-    loop.run(train_loader)
+    try:
+        loop.run(train_loader)
+    except torch.OutOfMemoryError as err:
+        raise out_of_memory(pos.step + 1, cfg) from err
+    except RuntimeError as err:  # CPU allocators report exhaustion as a plain RuntimeError
+        if "out of memory" not in str(err).lower() and "not enough memory" not in str(err).lower():
+            raise
+        raise out_of_memory(pos.step + 1, cfg) from err
     return loop.result(time.perf_counter() - t_start)
 
 
