@@ -120,7 +120,7 @@ def method_table(folder, data="rotten_tomatoes", model=None):
                      "seeds": len(runs), "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
                      "time s": f"{runs.wall_time_s.mean():.0f}",
-                     "peak MB": f"{runs.peak_memory_mb.mean():.0f}",
+                     "peak MB": f"{runs.peak_memory_mb.median():.0f}",
                      "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}"})
     import pandas as pd
     return pd.DataFrame(rows)
