@@ -3,9 +3,11 @@
     X = embed(model, tokenizer, texts)                 # (N, C) mean-pooled last layer
     layers = embed(model, tokenizer, texts, layers="all")  # (L+1, N, C): embeddings + each block
     acc = probe_accuracy(X_train, y_train, X_test, y_test)
+    head = train_head(X_train, y_train, X_test, y_test)   # a small torch head on the same vectors
 """
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +85,63 @@ def layer_probe(train_layers, y_train, test_layers, y_test) -> list[float]:
 def majority_accuracy(y_train, y_test) -> float:
     """The floor every method must beat: always answer the most common training label."""
     return float(np.mean(np.asarray(y_test) == np.bincount(y_train).argmax()))
+
+
+@dataclass
+class HeadResult:
+    head: object  # the trained torch head: standardised (B, C) features -> (B, K) logits
+    accuracy: float  # on the test features
+    trainable_params: int  # weights and biases of the head
+    train_time_s: float  # the training loop only (the features were already cached)
+    losses: list  # mean training loss of every epoch
+
+
+def train_head(X_train, y_train, X_test, y_test, hidden: int = 0, epochs: int = 50,
+               lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
+               seed: int = 0) -> HeadResult:
+    """A small torch head on cached features: linear (hidden=0) or one hidden ReLU layer.
+
+    A plain PyTorch loop on the CPU: there is no backbone here, so an epoch is one pass over
+    (N, C) vectors and a hundred of them take seconds. Features are standardised with the
+    training mean and std, as the logistic-regression probe does.
+    """
+    import torch
+    from torch import nn
+    torch.manual_seed(seed)
+    X, y = torch.as_tensor(X_train, dtype=torch.float32), torch.as_tensor(np.asarray(y_train))
+    mean, std = X.mean(0), X.std(0) + 1e-6  # (C,)
+    X, X_test = (X - mean) / std, (torch.as_tensor(X_test, dtype=torch.float32) - mean) / std
+    dim, k = X.shape[1], int(y.max()) + 1
+    head = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.1), nn.Linear(hidden, k)) \
+        if hidden else nn.Linear(dim, k)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # matrices this small run faster without threads to synchronise
+    try:
+        losses, seconds = _head_epochs(head, opt, X, y, epochs, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+    head.eval()
+    with torch.no_grad():
+        pred = head(X_test).argmax(-1).numpy()  # (N_test,)
+    return HeadResult(head, float(np.mean(pred == np.asarray(y_test))),
+                      sum(p.numel() for p in head.parameters()), seconds, losses)
+
+
+def _head_epochs(head, opt, X, y, epochs: int, batch_size: int) -> tuple[list, float]:
+    """Mini-batch training; returns the mean loss of every epoch and the seconds it took."""
+    import time
+    import torch
+    import torch.nn.functional as F
+    start, losses = time.perf_counter(), []
+    head.train()
+    for _ in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(len(X)).split(batch_size):
+            loss = F.cross_entropy(head(X[idx]), y[idx])  # logits (b, K), labels (b,)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+    return losses, time.perf_counter() - start

@@ -1,0 +1,222 @@
+"""Figures the lessons share: method comparisons from result files, memory, training curves."""
+
+COST_COLUMNS = {  # result column -> panel title
+    "metric_accuracy": "test accuracy",
+    "wall_time_s": "wall time (s)",
+    "peak_memory_mb": "peak memory added (MB)",
+    "checkpoint_size_mb": "saved beside the base model (MB)",
+}
+
+
+def method_bars(frame, methods, columns=None, scale=None, title=None):
+    """One panel per column: the mean over seeds of each method (error bar = std), in order.
+
+    frame: results.load_results(); methods: result method names in the order to draw;
+    columns: {column: panel title} (default COST_COLUMNS); scale: {column: factor}.
+    """
+    import matplotlib.pyplot as plt
+    columns = columns or COST_COLUMNS
+    scale = {"metric_accuracy": 100} | (scale or {})
+    rows = frame[frame.method.isin(methods)]
+    grouped = rows.groupby("method")[list(columns)]
+    mean, std = grouped.mean().reindex(methods), grouped.std().reindex(methods).fillna(0)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2))
+    for ax, (col, label) in zip(axes if len(columns) > 1 else [axes], columns.items()):
+        k = scale.get(col, 1)
+        ax.bar(methods, mean[col] * k, yerr=std[col] * k, color=[f"C{i}" for i in range(len(methods))],
+               capsize=3)
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="x", rotation=45)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+MEMORY_PARTS = {"weights_mb": "weights", "gradients_mb": "gradients",
+                "optimizer_mb": "AdamW moments", "activations_mb": "activations",
+                "transient_mb": "backward / step scratch"}
+
+
+def memory_breakdown(estimates: dict, ax=None, title=None):
+    """Stacked bars of memory.estimate() results: {name: MemoryEstimate} -> where the MB go."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    names, bottom = list(estimates), [0.0] * len(estimates)
+    for attr, label in MEMORY_PARTS.items():
+        values = [getattr(e, attr) for e in estimates.values()]
+        ax.bar(names, values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    for i, total in enumerate(bottom):
+        ax.text(i, total, f"{total:,.0f} MB", ha="center", va="bottom", fontsize=9)
+    ax.set(ylabel="estimated peak (MB)", title=title or "Where training memory goes")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def train_eval_curves(history, ax=None, title=None):
+    """Training and validation loss against epoch (TrainResult.frame()); a dot at the best
+    validation loss, and validation accuracy on a second axis when it was measured."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    train, evals = history.dropna(subset=["train_loss"]), history.dropna(subset=["eval_loss"])
+    ax.plot(train.epoch, train.train_loss, label="training loss")
+    ax.plot(evals.epoch, evals.eval_loss, "o-", label="validation loss")
+    best = evals.loc[evals.eval_loss.idxmin()]
+    ax.plot(best.epoch, best.eval_loss, "k*", ms=14, label="lowest validation loss")
+    ax.set(xlabel="epoch", ylabel="loss", title=title or "Training vs validation loss")
+    lines = ax.get_lines()
+    if "eval_accuracy" in evals:
+        acc = ax.twinx()
+        acc.plot(evals.epoch, evals.eval_accuracy * 100, "s:", color="C2", label="validation accuracy")
+        acc.set_ylabel("validation accuracy %", color="C2")
+        lines += acc.get_lines()
+    ax.legend(lines, [l.get_label() for l in lines], fontsize=8, ncol=len(lines), loc="upper center",
+              bbox_to_anchor=(0.5, -0.18))
+    return ax
+
+
+def layer_probe_curve(accuracies, floor=None, ax=None, title=None):
+    """Probe accuracy of each layer's features (features.layer_probe): 0 = token embeddings.
+
+    floor: the majority-class accuracy, drawn as a dashed line; a star marks the best layer.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    acc = np.asarray(accuracies) * 100
+    best = int(acc.argmax())
+    ax.plot(range(len(acc)), acc, "o-", label="logistic-regression probe")
+    ax.plot(best, acc[best], "k*", ms=14, label=f"best: layer {best}")
+    if floor is not None:
+        ax.axhline(floor * 100, color="gray", ls="--", label="majority class")
+    ax.set_xticks(range(len(acc)), ["emb"] + [str(i) for i in range(1, len(acc))])
+    ax.set(xlabel="layer (emb = token embeddings, then each transformer block)",
+           ylabel="test accuracy %", title=title or "Which layer's features are best?")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def accuracy_vs_params(frame, methods, ax=None, title=None):
+    """Mean test accuracy (error bar = std over seeds) against trainable parameters, log x.
+
+    frame: results.load_results(); methods: the result method names to draw.
+    """
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    rows = frame[frame.method.isin(methods)]
+    stats = rows.groupby("method").agg(acc=("metric_accuracy", "mean"), std=("metric_accuracy", "std"),
+                                       params=("trainable_params", "mean")).reindex(methods).dropna(subset=["acc"])
+    for i, (method, r) in enumerate(stats.iterrows()):
+        spread = 0.0 if r["std"] != r["std"] else r["std"]  # one seed: std is NaN, no bar
+        ax.errorbar(r.params, r.acc * 100, yerr=spread * 100, fmt="o", color=f"C{i}", capsize=3, ms=8)
+        ax.annotate(method, (r.params, r.acc * 100), textcoords="offset points", xytext=(6, 4))
+    ax.set_xscale("log")
+    ax.set(xlabel="trainable parameters (log scale)", ylabel="test accuracy %",
+           title=title or "Accuracy against what is trained")
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def lr_curves(curves: dict, ax=None, title=None):
+    """Learning rate against optimizer step: {label: [lr per step]} (schedules.lr_curve)."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    for label, lrs in curves.items():
+        ax.plot(range(len(lrs)), lrs, label=label)
+    ax.set(xlabel="optimizer step", ylabel="learning rate", title=title or "Learning-rate schedules")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def layer_learning_rates(model, groups, ax=None, title=None):
+    """Bars of the learning rate each part of `model` gets from optimizer `groups` (log y):
+    embeddings, every transformer block bottom to top, then the head."""
+    import matplotlib.pyplot as plt
+    from .freezing import blocks, head_parameters
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    parts = {"emb": model.get_input_embeddings().weight}
+    parts |= {f"block {i}": next(b.parameters()) for i, b in enumerate(blocks(model))}
+    parts["head"] = head_parameters(model)[0]
+    ax.bar(list(parts), [rate.get(id(p), 0.0) for p in parts.values()],
+           color=["C7"] + ["C0"] * (len(parts) - 2) + ["C3"])
+    ax.set_yscale("log")
+    ax.set(ylabel="peak learning rate (log scale)", title=title or "Discriminative learning rates")
+    return ax
+
+
+def rank_sweep(sweep, reference: float | None = None, ax=None):
+    """LoRA test accuracy against rank (log scale), trainable parameters on a second axis.
+
+    sweep: rows with columns rank, metric_accuracy, trainable_params; reference: full
+    fine-tuning's accuracy, drawn as a dashed line."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    sweep = sweep.sort_values("rank")
+    ax.plot(sweep["rank"], sweep.metric_accuracy * 100, "o-", label="LoRA test accuracy")
+    if reference is not None:
+        ax.axhline(reference * 100, color="C3", ls="--", label="full fine-tuning")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sweep["rank"], [str(r) for r in sweep["rank"]])
+    ax.set(xlabel="LoRA rank r", ylabel="test accuracy %", title="Accuracy against LoRA rank")
+    params = ax.twinx()
+    params.plot(sweep["rank"], sweep.trainable_params, "s:", color="C2")
+    params.set_ylabel("trainable parameters", color="C2")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def accuracy_vs_speed(table, teacher: str = "teacher", ax=None, title=None):
+    """Test accuracy % against inference speed (examples/s, log x) of each model in `table`
+    (rows: models; columns "accuracy %", "examples/s"); the teacher is drawn as a star."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, row) in enumerate(table.iterrows()):
+        ax.plot(row["examples/s"], row["accuracy %"], "*" if name == teacher else "o", ms=14 if name == teacher else 8,
+                color="k" if name == teacher else f"C{i}")
+        ax.annotate(name, (row["examples/s"], row["accuracy %"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="inference speed, examples/s (log scale)", ylabel="test accuracy %",
+           title=title or "Distillation: accuracy against speed")
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def soft_vs_hard(tokens, probs, target: str, ax=None, title=None):
+    """The teacher's top next-token probabilities (soft target) beside the one-hot hard target."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    x = np.arange(len(tokens))
+    ax.bar(x - 0.2, probs, 0.4, label="soft target: the model's probabilities")
+    ax.bar(x + 0.2, [1.0 if t == target else 0.0 for t in tokens], 0.4, label=f"hard target: {target}")
+    ax.set_xticks(x, tokens, rotation=45, fontsize=8)
+    ax.set(ylabel="probability", title=title or "What a soft target carries")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def group_score_bars(scores: dict, ax=None, title=None):
+    """Mean P(positive) per group word, one bar set per model: {model label: Series by group}."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5))
+    frame = pd.DataFrame(scores)
+    frame.plot.bar(ax=ax, rot=45, width=0.8)
+    low = max(0.0, frame.min().min() - 0.05)
+    ax.set_ylim(low, min(1.0, frame.max().max() + 0.05))
+    ax.set(xlabel="group word in the template", ylabel="mean P(positive)",
+           title=title or "Same sentences, one word changed")
+    ax.legend(fontsize=8)
+    return ax
