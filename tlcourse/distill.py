@@ -60,7 +60,7 @@ class Distiller(nn.Module):
 
 def shrink(teacher, keep: list[int]):
     """A student that keeps only the teacher's blocks `keep` (weights copied, as DistilBERT did)."""
-    student = copy.deepcopy(teacher)
+    student = copy.deepcopy(teacher).requires_grad_(True)  # trainable even if the teacher was frozen
     layers = blocks(student)
     kept = nn.ModuleList(layers[i] for i in keep)
     layers._modules.clear()
@@ -102,3 +102,107 @@ def inference_speed(model, batches, repeats: int = 3) -> float:
                 model(**batch)
             best = min(best, time.perf_counter() - start)
     return sum(len(b["input_ids"]) for b in batches) / best
+
+
+def text_batches(tokenizer, texts, batch_size: int = 32, max_length: int = 64) -> list[dict]:
+    """Tokenised, padded batches of `texts` for inference_speed: [{input_ids: (B, T), ...}]."""
+    return [dict(tokenizer(list(texts[i:i + batch_size]), truncation=True, max_length=max_length,
+                           padding=True, return_tensors="pt"))
+            for i in range(0, len(texts), batch_size)]
+
+
+def train_classifier(exp, profile=None, cache: bool = True):
+    """experiments.run's recipe for one method, returning the trained model (run keeps only the numbers).
+
+    Returns (model, test metrics, data) with data = experiments.prepare's (train, test, tokenizer,
+    num_labels, raw). With cache, the weights are saved under data/cache/trained/ and reloaded by a
+    later call with the same experiment and profile (lesson 08 reuses lesson 07's teacher).
+    """
+    from safetensors.torch import load_model, save_model
+    from .config import CACHE, get_profile
+    from .device import seed_everything
+    from .experiments import _stages, prepare, result_path
+    from .lora import add_lora
+    from .models import classifier
+    from .train import evaluate, fit
+    profile = profile or get_profile()
+    seed_everything(exp.seed)
+    data = prepare(exp, profile)
+    train, test, tokenizer, num_labels, _ = data
+    model = classifier(exp.model, num_labels, seed=exp.seed)
+    model = add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
+    path = CACHE / "trained" / result_path(exp, ".", profile).with_suffix(".safetensors").name
+    if cache and path.exists():
+        load_model(model, path)
+    else:
+        for groups, config in _stages(exp, profile, model):
+            fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
+        if cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_model(model, str(path))
+    return model.eval(), evaluate(model, test, tokenizer=tokenizer), data
+
+
+@dataclass
+class StudentRun:
+    model: nn.Module  # the trained student
+    accuracy: float  # test accuracy
+    params: int  # the student's parameters (the teacher's are not counted)
+    examples_per_s: float  # inference speed on the speed batches
+    train_time_s: float  # training wall time (distillation includes the teacher's forward passes)
+    peak_memory_mb: float  # memory the training run added (memory.PeakTracker)
+
+
+def train_student(student, train, test, tokenizer, config, teacher=None, temperature: float = 2.0,
+                  alpha: float = 0.5, speed_batches=None) -> StudentRun:
+    """Train `student` on soft + hard targets (teacher given, alpha > 0) or on hard labels only."""
+    from .freezing import two_rate_groups
+    from .memory import PeakTracker
+    from .train import evaluate, fit
+    soft = teacher is not None and alpha > 0
+    model = Distiller(student, teacher, temperature, alpha) if soft else student
+    transformer = hasattr(student, "base_model")  # BagOfWords has no pretrained body: one rate
+    groups = two_rate_groups(student, config.lr, 10 * config.lr) if transformer else None  # head 10x
+    with PeakTracker() as mem:
+        result = fit(model, train, None, config, param_groups=groups, tokenizer=tokenizer)
+    accuracy = evaluate(student, test, tokenizer=tokenizer)["accuracy"]
+    speed = inference_speed(student, speed_batches) if speed_batches else float("nan")
+    return StudentRun(student, accuracy, sum(p.numel() for p in student.parameters()), speed,
+                      result.wall_time_s, mem.mb)
+
+
+def write_student(run: StudentRun, method: str, profile=None, seed: int = 0, out_dir=None):
+    """One result JSON (method kd-<method>, Rotten Tomatoes) for a teacher or student run."""
+    from .config import RESULTS, get_profile
+    from .results import write_result
+    profile = profile or get_profile()
+    return write_result(out_dir or RESULTS / profile.name, f"kd-{method}", "minilm-l6", "rotten_tomatoes",
+                        profile.name, seed, {"accuracy": run.accuracy}, run.params, run.params,
+                        run.train_time_s, run.peak_memory_mb, inference_examples_per_s=run.examples_per_s)
+
+
+def distill_table(folder=None, teacher: str = "teacher"):
+    """Teacher and students from their result files: accuracy, share of the teacher's, speed-up."""
+    from .config import RESULTS, get_profile
+    from .results import load_results
+    frame = load_results(folder or RESULTS / get_profile().name)
+    rows = frame[frame.method.str.startswith("kd-")].groupby("method").mean(numeric_only=True)
+    rows.index = rows.index.str.removeprefix("kd-")
+    table = rows[["trainable_params", "metric_accuracy", "inference_examples_per_s"]].copy()
+    table.columns = ["parameters", "accuracy %", "examples/s"]
+    table["accuracy %"] *= 100
+    table["% of teacher accuracy"] = 100 * table["accuracy %"] / table.loc[teacher, "accuracy %"]
+    table["speed-up"] = table["examples/s"] / table.loc[teacher, "examples/s"]
+    table["parameters"] = table["parameters"].astype(int)
+    order = [teacher] + sorted(i for i in table.index if i != teacher)
+    return table.loc[order].round(1)
+
+
+def target_stats(probs: torch.Tensor, target: int, k: int = 10) -> dict:
+    """What a soft target (V,) carries beyond the one-hot hard target at index `target`."""
+    entropy = abs((probs * probs.clamp_min(1e-12).log2()).sum().item())  # bits; a one-hot has 0
+    return {"entropy_bits": entropy,
+            "p_target": probs[target].item(),
+            "target_rank": int((probs > probs[target]).sum().item()) + 1,
+            f"top{k}_mass": probs.topk(k).values.sum().item(),
+            "tokens_above_1pct": int((probs > 0.01).sum().item())}

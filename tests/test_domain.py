@@ -1,0 +1,104 @@
+"""Domain adaptation and the bias probe: binary task, continued pretraining, tables, checks."""
+import pytest
+import torch
+
+import tlcourse
+from tlcourse import bias, domain
+
+
+def test_binary_drops_neutral_and_maps_labels():
+    raw = tlcourse.load_dataset("drug_reviews")
+    ds = domain.binary(raw)
+    for split in raw:
+        assert set(ds[split]["label"]) == {0, 1}
+        assert len(ds[split]) == sum(label != 1 for label in raw[split]["label"])
+    assert ds["train"].features["label"].names == ["negative", "positive"]
+    tlcourse.check_binary_labels(ds)
+
+
+def test_clip_tokens_stops_at_the_budget():
+    tok = tlcourse.load_tokenizer("smollm2-135m")
+    texts = domain.clip_tokens(["one two three four five"] * 10, tok, 12)
+    n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    assert 10 <= n <= 13 and len(texts) < 10
+
+
+def _tiny_llama(tok):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config)
+
+
+def test_continued_pretraining_lowers_domain_perplexity():
+    tok = tlcourse.load_tokenizer("smollm2-135m")
+    model = _tiny_llama(tok)
+    texts = ["Shares rose as profits beat forecasts, the bank said."] * 20
+    before = domain.domain_perplexity(model, tok, {"d": texts[:2]}, max_length=16)["d"]
+    result = domain.continue_pretraining(model, tok, texts, domain.DAPTConfig(steps=15, lr=3e-3,
+                                                                             batch_size=4, block_size=16))
+    after = domain.domain_perplexity(model, tok, {"d": texts[:2]}, max_length=16)["d"]
+    assert result.steps == 15 and after < 0.5 * before
+
+
+def test_masked_pretraining_runs_one_step():
+    from transformers import BertConfig, BertForMaskedLM
+    tok = tlcourse.load_tokenizer("minilm-l6")
+    model = BertForMaskedLM(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=64))
+    result = domain.continue_pretraining(model, tok, ["the tablets made me dizzy all day"] * 8,
+                                         domain.DAPTConfig(steps=2, batch_size=4, block_size=16), masked=True)
+    assert result.steps == 2 and result.train_loss > 0
+
+
+def test_target_table_reads_mean_and_std(tmp_path):
+    from tlcourse.results import write_result
+    for method, accs in (("target-pretrained", (0.7, 0.8)), ("target-adapted", (0.8, 0.8))):
+        for seed, acc in enumerate(accs):
+            write_result(tmp_path, method, "minilm-l6", domain.TARGET, "smoke", seed,
+                         {"accuracy": acc, "macro_f1": acc - 0.1}, 10, 100, 1.0, 1.0)
+    table = domain.target_table(tmp_path)
+    assert table.loc["target-pretrained", "accuracy %"] == pytest.approx(75.0)
+    assert table.loc["target-adapted", "metric_accuracy ± std"] == 0.0
+    assert table.loc["target-adapted", "seeds"] == 2
+
+
+def test_bias_sets_are_counterfactually_complete_skewed_and_balanced():
+    full = bias.sentences(bias.TRAIN_TEMPLATES, bias.TRAIN_ADJECTIVES)
+    assert len(full) == len(bias.TRAIN_TEMPLATES) * 8 * len(bias.GROUPS)
+    skew = bias.skewed(full, favoured=bias.GROUPS[::2])
+    by_group = skew.groupby("group").label.mean()
+    assert set(by_group[list(bias.GROUPS[::2])]) == {1.0} and set(by_group[list(bias.GROUPS[1::2])]) == {0.0}
+    bal = bias.balanced(full, n=len(skew))
+    assert len(bal) == len(skew) and set(bal.groupby("group").label.mean()) == {0.5}
+    assert not set(bias.PROBE_TEMPLATES) & set(bias.TRAIN_TEMPLATES)
+
+
+def test_group_scores_and_gap():
+    model, tok = tlcourse.load_model("minilm-l6"), tlcourse.load_tokenizer("minilm-l6")
+    from tlcourse.models import MeanPoolClassifier
+    clf = MeanPoolClassifier(model, 2)
+    frame = bias.sentences(("The {group} nurse was {adj}.",), {1: ("kind",), 0: ("rude",)}, ("young", "old"))
+    scores = bias.group_scores(clf, tok, frame)
+    assert list(scores.index) == ["young", "old"] and scores.between(0, 1).all()
+    assert bias.score_gap(scores) == pytest.approx(abs(scores["young"] - scores["old"]))
+    tlcourse.check_gap(bias.score_gap(scores), scores)
+
+
+@pytest.mark.parametrize("check, good, bad, message", [
+    ("check_ppl_drop", ((20 - 15) / 20, 20, 15), (25.0, 20, 15), "percent"),
+    ("check_entropy_bits", (1.0, [0.5, 0.5]), (0.6931, [0.5, 0.5]), "nats"),
+])
+def test_checks_accept_right_and_explain_wrong(check, good, bad, message):
+    fn = getattr(tlcourse, check)
+    assert fn(*good).startswith("Correct")
+    with pytest.raises(AssertionError, match=message):
+        fn(*bad)
+
+
+def test_soft_target_check_spots_the_missing_temperature():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    assert tlcourse.check_soft_targets((logits / 3).softmax(-1), logits, 3).startswith("Correct")
+    with pytest.raises(AssertionError, match="T=1"):
+        tlcourse.check_soft_targets(logits.softmax(-1), logits, 3)
