@@ -60,7 +60,7 @@ class TrainConfig:
     live_plot: bool = False               # redraw a loss plot in the notebook as training goes (notebooks only)
 
     def __post_init__(self):
-        checks = {"lr": self.lr > 0, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
+        checks = {"lr": self.lr >= 0, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
                   "grad_accum": self.grad_accum >= 1, "warmup_ratio": 0 <= self.warmup_ratio < 1,
                   "max_steps": self.max_steps is None or self.max_steps >= 1,
                   "schedule": self.schedule in ("linear", "slanted", "constant"),
