@@ -68,7 +68,7 @@ class TrainConfig:
         bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"impossible TrainConfig values: {', '.join(bad)}. Learning rates are "
-                             "positive; epochs, batch_size, grad_accum and max_steps at least 1; "
+                             "not negative; epochs, batch_size, grad_accum and max_steps at least 1; "
                              "schedule is linear|slanted|constant; mixed_precision auto|no|bf16|fp16")
 
 
