@@ -121,22 +121,18 @@ def train_classifier(exp, profile=None, cache: bool = True):
     from safetensors.torch import load_model, save_model
     from .config import CACHE, get_profile
     from .device import seed_everything
-    from .experiments import _stages, prepare, result_path
-    from .lora import add_lora
-    from .models import classifier
-    from .train import evaluate, fit
+    from .experiments import build_model, prepare, result_path, train_model
+    from .train import evaluate
     profile = profile or get_profile()
     seed_everything(exp.seed)
     data = prepare(exp, profile)
     train, test, tokenizer, num_labels, _ = data
-    model = classifier(exp.model, num_labels, seed=exp.seed)
-    model = add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
+    model = build_model(exp, num_labels)
     path = CACHE / "trained" / result_path(exp, ".", profile).with_suffix(".safetensors").name
     if cache and path.exists():
         load_model(model, path)
     else:
-        for groups, config in _stages(exp, profile, model):
-            fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
+        train_model(exp, profile, model, train, tokenizer)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_model(model, str(path))

@@ -39,6 +39,11 @@ class Experiment:
     batch_size: int | None = None  # examples per step per process; None: the profile's
     tag: str = ""  # appended to the method name in the result file (e.g. "n64")
 
+    @property
+    def name(self) -> str:
+        """The method as result files name it: "lora", or "lora-r4" with a tag."""
+        return f"{self.method}-{self.tag}" if self.tag else self.method
+
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
@@ -120,18 +125,28 @@ def saved_size_mb(model) -> float:
         return Path(f"{tmp}/w.safetensors").stat().st_size / 2**20
 
 
-def _trained(exp, profile, data) -> dict:
-    from .freezing import count_trainable
+def build_model(exp: Experiment, num_labels: int):
+    """The method's model before training: the course classifier, wrapped in LoRA for "lora"."""
     from .lora import add_lora
     from .models import classifier
-    from .train import evaluate, fit
+    model = classifier(exp.model, num_labels, seed=exp.seed)
+    return add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
+
+
+def train_model(exp: Experiment, profile, model, train, tokenizer) -> list:
+    """Train `model` by the method's stages; returns one TrainResult per stage."""
+    from .train import fit
+    return [fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
+            for groups, config in _stages(exp, profile, model)]
+
+
+def _trained(exp, profile, data) -> dict:
+    from .freezing import count_trainable
+    from .train import evaluate
     train, test, tokenizer, num_labels, _ = data
     start = time.perf_counter()
-    model = classifier(exp.model, num_labels, seed=exp.seed)
-    if exp.method == "lora":
-        model = add_lora(model, r=exp.lora_r)
-    runs = [fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
-            for groups, config in _stages(exp, profile, model)]
+    model = build_model(exp, num_labels)
+    runs = train_model(exp, profile, model, train, tokenizer)
     metrics = evaluate(model, test, tokenizer=tokenizer)
     trainable, total = count_trainable(model)
     return {"metrics": metrics, "trainable_params": trainable, "total_params": total,
@@ -147,8 +162,7 @@ def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
     """Where run() writes this experiment's result JSON."""
     from .results import result_name
     profile = profile or get_profile()
-    method = f"{exp.method}-{exp.tag}" if exp.tag else exp.method
-    return Path(out_dir or RESULTS / profile.name) / result_name(method, exp.model, exp.data,
+    return Path(out_dir or RESULTS / profile.name) / result_name(exp.name, exp.model, exp.data,
                                                                  profile.name, exp.seed)
 
 
@@ -177,8 +191,7 @@ def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dic
         record = RUNNERS.get(exp.method, _trained)(exp, profile, data)
     if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`: one writer
         return record
-    method = f"{exp.method}-{exp.tag}" if exp.tag else exp.method
-    path = write_result(out_dir or RESULTS / profile.name, method, exp.model, exp.data,
+    path = write_result(out_dir or RESULTS / profile.name, exp.name, exp.model, exp.data,
                         profile.name, exp.seed, peak_memory_mb=mem.mb,
                         train_size=len(data[0]), experiment=asdict(exp), **record)
     return json.loads(Path(path).read_text())
