@@ -52,12 +52,15 @@ class Experiment:
 
 
 def prepare(exp: Experiment, profile):
-    """Tokenised train and test splits of the profile's size, and the label count."""
+    """Tokenised train and test splits of the profile's size, and the label count.
+
+    The validation split is left out: no method here looks at it.
+    """
     from .data import take, tokenize
     from .loaders import load_dataset, load_tokenizer
     ds = load_dataset(exp.data)
     sized = replace(profile, train_size=exp.train_size or profile.train_size)
-    ds = take(ds, sized, seed=exp.seed)
+    ds = take({split: ds[split] for split in ("train", "test")}, sized, seed=exp.seed)
     tokenizer = load_tokenizer(exp.model)
     enc = tokenize(ds, tokenizer, profile.max_length)
     return enc["train"], enc["test"], tokenizer, ds["train"].features["label"].num_classes, ds
