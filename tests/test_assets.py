@@ -144,6 +144,24 @@ def test_exercises_are_generated_from_solutions():
     assert generate(write=False) == [], "exercises/ is stale: run `make exercises`"
 
 
+def test_every_lesson_starts_with_the_colab_cell():
+    import nbformat
+    from tlcourse.colab import CELL, stamp_all
+    assert stamp_all(write=False) == [], "a lesson lacks the current Colab cell: run `make exercises`"
+    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
+        first = next(c for c in nbformat.read(path, 4).cells if c.cell_type == "code")
+        assert first.source == CELL, f"{path.name}: run `make exercises`"
+
+
+def test_colab_cell_installs_every_pin_but_colabs_own():
+    from tlcourse.colab import CELL
+    keep = eval(CELL.split("keep = ")[1].split("  #")[0])
+    pins = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines() if l[:1].isalpha()]
+    installed = [p for p in pins if not p.startswith(keep)]
+    assert "torch==" not in " ".join(installed) and any(p.startswith("peft==") for p in installed)
+    assert len(installed) == len(pins) - len(keep), "a name in the Colab cell's keep list is not pinned"
+
+
 def test_readme_results_table_is_generated_from_result_files():
     from tlcourse.results import markdown, method_table, readme_section
     readme = (ROOT / "README.md").read_text()

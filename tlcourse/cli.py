@@ -21,10 +21,11 @@ def _run(args) -> int:
 
 
 def _exercises(args) -> int:
+    from .colab import stamp_all
     from .exercises import generate
-    stale = generate(write=not args.check)
+    stale = stamp_all(write=not args.check) + generate(write=not args.check)
     if args.check and stale:
-        print(f"exercises/ is out of date for {', '.join(stale)}: run `make exercises`")
+        print(f"notebooks or exercises out of date: {', '.join(stale)}: run `make exercises`")
         return 1
     print(f"{'checked' if args.check else 'wrote'} exercises; changed: {stale or 'none'}")
     return 0
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     run = sub.add_parser("run", help="execute lesson notebooks in place (TLCOURSE_PROFILE)")
     run.add_argument("notebooks", nargs="+")
     run.set_defaults(func=_run)
-    ex = sub.add_parser("exercises", help="generate exercises/ from solutions/")
+    ex = sub.add_parser("exercises", help="stamp the Colab cell into every lesson; generate exercises/ from solutions/")
     ex.add_argument("--check", action="store_true", help="only report stale exercises")
     ex.set_defaults(func=_exercises)
     bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer`")
