@@ -220,3 +220,56 @@ def group_score_bars(scores: dict, ax=None, title=None):
            title=title or "Same sentences, one word changed")
     ax.legend(fontsize=8)
     return ax
+
+
+def learning_curves(table, baselines=None, floor=None, ax=None, title=None):
+    """Accuracy % against labelled examples (log x), one line per method with a ± std band.
+
+    table: curves.curve_table(); baselines: curves.baselines() rows, drawn as dotted horizontal
+    lines (zero-shot needs no labels); floor: majority-class accuracy %, a dashed gray line."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (method, c) in enumerate(table.sort_values("size").groupby("method", sort=False)):
+        ax.plot(c["size"], c.accuracy, "o-", color=f"C{i}", label=method)
+        ax.fill_between(c["size"], c.accuracy - c["std"], c.accuracy + c["std"], color=f"C{i}", alpha=0.2)
+    for j, b in enumerate([] if baselines is None else baselines.itertuples()):
+        ax.axhline(b.accuracy, color=f"C{j + 5}", ls=":", label=f"{b.method} ({b.model}, {b.labels} labels)")
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", label="majority class")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(set(table["size"])), [str(n) for n in sorted(set(table["size"]))])
+    ax.set(xlabel="labelled training examples (log scale)", ylabel="test accuracy %",
+           title=title or "Learning curves (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+PARETO_COSTS = {"time_s": "training time (s)", "memory_mb": "peak memory added (MB)",
+                "params": "trainable parameters"}  # choose.grid_points column -> axis label
+
+
+def pareto(points, costs=PARETO_COSTS, title=None):
+    """Accuracy % against each cost (log x), one panel per cost; the Pareto-optimal methods (no
+    other is both cheaper and more accurate) are joined by a line and drawn as stars.
+
+    points: choose.grid_points(); costs: {column: axis label}, the x-axis selector."""
+    import matplotlib.pyplot as plt
+    from .choose import pareto_front
+    fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs), 3.8), squeeze=False)
+    for ax, (cost, label) in zip(axes[0], costs.items()):
+        front = pareto_front(points, cost)
+        for i, (m, p) in enumerate(points.iterrows()):
+            ax.errorbar(p[cost], p.accuracy, yerr=p["std"], fmt="*" if m in front else "o",
+                        ms=13 if m in front else 7, color=f"C{i}", capsize=3)
+            ax.annotate(m, (p[cost], p.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.plot(points.loc[front, cost], points.loc[front, "accuracy"], "k--", lw=1, label="Pareto front")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # decades only: readable ticks
+        ax.set(xlabel=f"{label}, log scale", ylabel="test accuracy %")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or "Accuracy against cost: stars are Pareto-optimal")
+    fig.tight_layout()
+    return fig

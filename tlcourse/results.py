@@ -168,3 +168,25 @@ def course_map(profile: str = "cpu"):
                      f"{profile} time": f"{times[nb.name] / 60:.1f} min" if nb.name in times else "not run",
                      "exercise": " · ".join(links) or "—"})
     return pd.DataFrame(rows)
+
+
+def course_table(folder):
+    """Every result file under `folder`, all lessons, in one table: one row per data, model, method
+    and training size; each metric as mean ± std over seeds (accuracy-like ones in %), seeds, cost."""
+    import pandas as pd
+    frame = load_results(folder)
+    if frame.empty:
+        raise FileNotFoundError(f"no result files under {Path(folder).name}/: run the lessons or `make results`")
+    frame = frame.assign(labels=frame.get("train_size")).fillna({"labels": -1})  # -1: not recorded
+    metrics = sorted(c for c in frame.columns if c.startswith("metric_"))
+    rows = []
+    for (data, model, method, labels), runs in frame.groupby(["data", "model", "method", "labels"]):
+        row = {"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—"}
+        for col in metrics:
+            pct = col.endswith(("accuracy", "f1"))  # shares: shown in %, one decimal
+            v = runs[col].dropna() * (100 if pct else 1)
+            m, s = (v.mean(), v.std() if len(v) > 1 else 0.0)
+            row[col.removeprefix("metric_")] = (f"{m:.1f} ± {s:.1f}" if pct else f"{m:.4g} ± {s:.2g}") if len(v) else ""
+        rows.append(row | {"seeds": runs.seed.nunique(), "trainable params": f"{runs.trainable_params.mean():,.0f}",
+                           "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
+    return pd.DataFrame(rows)

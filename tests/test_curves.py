@@ -1,0 +1,62 @@
+"""Lesson 09's learning curves: sizes and the epochs rule, tables from files, where curves cross."""
+import pandas as pd
+import pytest
+
+from tlcourse.config import get_profile
+from tlcourse.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
+                             epochs_for, min_steps, sizes)
+from tlcourse.results import course_table, write_result
+
+
+def test_sizes_and_the_minimum_steps_rule():
+    cpu, smoke = get_profile("cpu"), get_profile("smoke")
+    assert sizes(cpu) == [16, 64, 256, 1000] and sizes(smoke) == [16, 64]
+    assert min_steps(cpu) == 32  # a quarter of 63 steps x 2 epochs
+    assert [epochs_for(n, cpu) for n in (16, 64, 256, 1000)] == [32, 8, 2, 2]
+    for n in (16, 64, 256):  # every size gets at least min_steps optimiser steps
+        assert epochs_for(n, cpu) * -(-n // cpu.batch_size) >= min_steps(cpu)
+    assert epochs_for(16, smoke) == 1  # smoke stays tiny
+    assert epochs_for(16, cpu, CurveConfig(step_share=0.5)) == 63
+
+
+def table(full=(60, 66, 72, 78), probe=(64, 68, 70, 71)):
+    rows = [[m, n, acc, 1.5, 3, 1, 1, 1, 1] for m, accs in (("full", full), ("probe", probe))
+            for n, acc in zip([16, 64, 256, 1000], accs)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_crossing():
+    assert crossing(table(), "full", "probe") == 256
+    assert crossing(table(), "probe", "full") == 16
+    assert crossing(table(full=(50, 50, 50, 50)), "full", "probe") is None
+    assert "overtakes probe between 64 and 256 labels" in describe_crossing(table(), "full", "probe")
+    assert "no crossing at our scale" in describe_crossing(table(full=(50,) * 4), "full", "probe")
+    assert "already at 16" in describe_crossing(table(), "probe", "full")
+    assert "within the seeds' spread" in describe_crossing(table(full=(60, 66, 72, 72)), "full", "probe")
+
+
+def write(folder, method, seed, acc, train_size=1000, data="rotten_tomatoes", **extra):
+    write_result(folder, method, "minilm-l6", data, "cpu", seed, {"accuracy": acc}, 10, 100, 2.0, 50.0,
+                 1.0, train_size=train_size, **extra)
+
+
+def test_tables_from_files(tmp_path):
+    for seed, acc in enumerate([0.70, 0.72, 0.74]):
+        write(tmp_path, "probe", seed, acc)
+        write(tmp_path, "probe-n16", seed, acc - 0.1, train_size=16)
+    write(tmp_path, "lora-r4", 0, 0.9)  # a rank sweep: not on the curve
+    write(tmp_path, "zeroshot-lm", 0, 0.6, train_size=0)
+    t = curve_table(tmp_path)
+    assert list(t["size"]) == [16, 1000] and set(t.method) == {"probe"}
+    assert t.accuracy.tolist() == pytest.approx([62, 72]) and t["std"].iloc[1] == pytest.approx(2)
+    assert t.seeds.tolist() == [3, 3]
+    assert baselines(tmp_path).set_index("method").accuracy["zeroshot-lm"] == pytest.approx(60)
+    course = course_table(tmp_path).set_index("method")
+    assert course.loc["probe", "accuracy"] == "72.0 ± 2.0" and course.loc["probe", "seeds"] == 3
+    assert set(course.index) == {"probe", "probe-n16", "lora-r4", "zeroshot-lm"}
+
+
+def test_empty_folder(tmp_path):
+    assert curve_table(tmp_path).empty and baselines(tmp_path).empty
+    with pytest.raises(FileNotFoundError, match="no result files"):
+        course_table(tmp_path)

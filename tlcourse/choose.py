@@ -1,0 +1,175 @@
+"""Which method should I use? The decision explorer's logic, from measured learning curves.
+
+    rec = recommend(Situation(labels=64, max_time_s=120, domain="near"), curve_table(folder))
+    rec.method, rec.accuracy, rec.why
+Pure functions on the curve table (curves.curve_table); `explorer` only wraps them in widgets.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DOMAINS = {  # how far the task's text is from the text the curves were measured on -> advice
+    "same": None,
+    "near": ("near domain: the curves were measured on movie reviews; a nearby domain usually costs "
+             "frozen features more than fine-tuned ones, so expect the frozen probe to lose most "
+             "(lesson 08 measures the drop)."),
+    "far": ("far domain: first continue pretraining the encoder on unlabelled text of the domain "
+            "(domain- or task-adaptive pretraining, lesson 08), then apply this method; frozen "
+            "general-purpose features are the riskiest choice there."),
+}
+FROZEN = ("probe", "head")  # methods that leave the encoder as it was pretrained
+
+
+@dataclass(frozen=True)
+class Situation:
+    labels: int  # labelled training examples available
+    max_time_s: float | None = None  # training time allowed per run on this machine; None: any
+    max_memory_mb: float | None = None  # peak memory a run may add; None: any
+    max_saved_mb: float | None = None  # storage per task beside the shared base model; None: any
+    domain: str = "same"  # "same" | "near" | "far": distance from the measured domain
+    tolerance: float = 1.0  # accuracy points within which methods tie; the cheaper one wins
+
+
+@dataclass
+class Recommendation:
+    method: str  # what the measurements favour
+    accuracy: float  # expected test accuracy % at the situation's label count (interpolated)
+    time_s: float  # expected training time per run (s)
+    memory_mb: float  # expected peak memory added (MB)
+    saved_mb: float  # stored per task beside the base model (MB)
+    why: list[str] = field(default_factory=list)  # plain-words reasons, most important first
+    options: object = None  # DataFrame: every method at this label count, its cost and fits (bool)
+
+
+def at_size(table, labels: int):
+    """Each method's accuracy and cost at `labels`, interpolated on log(size) between measured sizes
+    (clamped to the end points outside them): one row per method."""
+    import pandas as pd
+    rows = []
+    for method, curve in table.sort_values("size").groupby("method"):
+        x = np.log(curve["size"].to_numpy(float))
+        row = {c: float(np.interp(np.log(labels), x, curve[c].to_numpy(float)))
+               for c in ("accuracy", "std", "time_s", "memory_mb", "saved_mb", "params")}
+        rows.append({"method": method, **row})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def grid_points(frame, methods=None):
+    """One row per method of a results frame (load_results): accuracy % mean and std over seeds,
+    mean time, median peak memory, trainable parameters, saved MB."""
+    rows = frame if methods is None else frame[frame.method.isin(methods)]
+    g = rows.groupby("method")
+    return g.agg(accuracy=("metric_accuracy", "mean"), std=("metric_accuracy", "std"),
+                 time_s=("wall_time_s", "mean"), memory_mb=("peak_memory_mb", "median"),
+                 params=("trainable_params", "mean"), saved_mb=("checkpoint_size_mb", "mean"),
+                 seeds=("seed", "nunique")).assign(accuracy=lambda d: d.accuracy * 100,
+                                                   std=lambda d: d["std"].fillna(0) * 100)
+
+
+def pareto_front(points, cost: str, value: str = "accuracy") -> list[str]:
+    """The rows (index) no other row beats: none costs as little or less and scores as well or better,
+    with one of the two strictly. Sorted by cost."""
+    front = []
+    for name, p in points.iterrows():
+        better = (points[cost] <= p[cost]) & (points[value] >= p[value]) & (
+            (points[cost] < p[cost]) | (points[value] > p[value]))
+        if not better.any():
+            front.append(name)
+    return sorted(front, key=lambda n: points.loc[n, cost])
+
+
+def _fits(options, s: Situation):
+    limits = {"time_s": s.max_time_s, "memory_mb": s.max_memory_mb, "saved_mb": s.max_saved_mb}
+    ok = np.ones(len(options), bool)
+    for col, limit in limits.items():
+        if limit is not None:
+            ok &= options[col].to_numpy() <= limit
+    return ok
+
+
+def _check(s: Situation, table):
+    if table is None or len(table) == 0:
+        raise ValueError("no measurements: the curve table is empty. Run the learning-curve grid "
+                         "(`tlcourse results --curves --run`, or lesson 09) first.")
+    if s.domain not in DOMAINS:
+        raise ValueError(f"domain {s.domain!r}: use one of {', '.join(DOMAINS)}")
+    if s.labels < 1:
+        raise ValueError("labels must be at least 1: with no labels, only zero-shot is left (lesson 02)")
+
+
+def recommend(s: Situation, table) -> Recommendation:
+    """The method the measurements favour in situation `s`, its expected accuracy and cost, and why.
+
+    Among methods within the budget, the most accurate wins; methods within `tolerance` points
+    of it tie, and the tie goes to the fastest. When nothing fits, the fastest method is named."""
+    _check(s, table)
+    options = at_size(table, s.labels).assign(fits=lambda o: _fits(o, s))
+    fitting = options[options.fits]
+    if fitting.empty:
+        pick = options.time_s.idxmin()
+        why = [f"nothing fits the budget; the cheapest measured method is {pick} "
+               f"({options.time_s[pick]:.0f} s, {options.memory_mb[pick]:.0f} MB)."]
+    else:
+        best = fitting.accuracy.idxmax()
+        tied = fitting[fitting.accuracy >= fitting.accuracy[best] - s.tolerance]
+        pick = tied.sort_values(["time_s", "memory_mb"]).index[0]
+        why = [_reason(options, pick, best, s)] + _excluded(options, pick)
+    why += _range_note(table, s.labels) + ([DOMAINS[s.domain]] if DOMAINS[s.domain] else [])
+    r = options.loc[pick]
+    return Recommendation(pick, r.accuracy, r.time_s, r.memory_mb, r.saved_mb, why, options)
+
+
+def _reason(options, pick, best, s) -> str:
+    p, b = options.loc[pick], options.loc[best]
+    if pick == best:
+        others = options[options.fits].drop(index=pick)
+        nxt = f"; next {others.accuracy.idxmax()} {others.accuracy.max():.1f}%" if len(others) else ""
+        return f"at {s.labels} labels, {pick} is the most accurate method that fits ({p.accuracy:.1f}%{nxt})."
+    ratio = b.time_s / max(p.time_s, 1e-9)
+    return (f"at {s.labels} labels, {pick} ({p.accuracy:.1f}%) is within {s.tolerance:g} point(s) of "
+            f"the most accurate, {best} ({b.accuracy:.1f}%), at 1/{ratio:.0f} of the time."
+            if ratio >= 1.5 else
+            f"at {s.labels} labels, {pick} ({p.accuracy:.1f}%) ties with {best} ({b.accuracy:.1f}%) "
+            f"within {s.tolerance:g} point(s), and is the faster of the two.")
+
+
+def _excluded(options, pick) -> list[str]:
+    """One line per method more accurate than the pick that the budget rules out."""
+    better = options[~options.fits & (options.accuracy > options.accuracy[pick])]
+    return [f"{m} would reach {r.accuracy:.1f}% but needs {r.time_s:.0f} s and {r.memory_mb:.0f} MB "
+            f"(and {r.saved_mb:.3g} MB per task): over the budget." for m, r in better.iterrows()]
+
+
+def _range_note(table, labels) -> list[str]:
+    lo, hi = table["size"].min(), table["size"].max()
+    if labels > hi:
+        return [f"measured up to {hi} labels only: the numbers are those at {hi}; methods that train "
+                "more weights usually gain most from more data."]
+    if labels < lo:
+        return [f"fewer labels than the smallest measured ({lo}): the numbers are those at {lo}; "
+                "expect more spread from seed to seed."]
+    return []
+
+
+def explorer(table):
+    """Sliders for labels, time and memory budgets, a domain menu; prints recommend()'s answer."""
+    import ipywidgets as w
+    sizes = sorted(set(table["size"]))
+    times, mems = table.time_s, table.memory_mb
+    controls = {
+        "labels": w.IntSlider(value=sizes[len(sizes) // 2], min=1, max=4 * sizes[-1], description="labels"),
+        "max_time_s": w.FloatLogSlider(value=times.max(), base=10, min=np.log10(max(times.min(), 0.1)) - 1,
+                                       max=np.log10(times.max()) + 1, description="time s"),
+        "max_memory_mb": w.FloatSlider(value=mems.max(), min=0, max=2 * mems.max(), description="memory MB"),
+        "domain": w.Dropdown(options=list(DOMAINS), value="same", description="domain"),
+    }
+
+    def show(**values):
+        rec = recommend(Situation(**values), table)
+        print(f"-> {rec.method}: expected {rec.accuracy:.1f}% accuracy, {rec.time_s:.0f} s, "
+              f"{rec.memory_mb:.0f} MB, {rec.saved_mb:.3g} MB saved per task")
+        for line in rec.why:
+            print(" -", line)
+
+    out = w.interactive_output(show, controls)
+    return w.VBox([w.HBox(list(controls.values())[:2]), w.HBox(list(controls.values())[2:]), out])

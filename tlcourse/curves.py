@@ -1,0 +1,144 @@
+"""Learning curves: test accuracy against the number of labelled examples, per method.
+
+    run_curves()                          # sizes x methods x seeds of the profile; skips existing files
+    table = curve_table(RESULTS / "cpu")  # method x size -> accuracy mean ± std over seeds, and cost
+    crossing(table, "full", "probe")      # first size at which full fine-tuning >= the probe
+The largest point of every curve is the method grid itself (`make results`: the profile's
+train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
+"""
+import math
+from dataclasses import dataclass
+
+from .config import get_profile
+
+BASELINES = ("zeroshot", "fewshot")  # method-name prefixes of lesson 02's result files
+COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", "saved_mb", "params"]
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    methods: tuple[str, ...] = ("probe", "last2", "full", "lora")  # frozen, partial, full, PEFT
+    smallest: int = 16  # the smallest labelled set
+    factor: int = 4  # each size is this many times the one before, up to the profile's train_size
+    step_share: float = 0.25  # every size trains >= this share of the full-size run's optimiser steps
+    data: str = "rotten_tomatoes"  # the task
+    model: str = "minilm-l6"  # the encoder
+
+
+def full_size(profile, data: str = "rotten_tomatoes") -> int:
+    """The profile's train_size, or the whole training split when the profile takes all."""
+    if profile.train_size:
+        return profile.train_size
+    from .loaders import load_dataset
+    return len(load_dataset(data)["train"])
+
+
+def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
+    """smallest, smallest*factor, ... below the full size; the full size (the method grid) last."""
+    profile = profile or get_profile()
+    top, out = full_size(profile, config.data), []
+    while (config.smallest * config.factor ** len(out)) < top:
+        out.append(config.smallest * config.factor ** len(out))
+    return out + [top]
+
+
+def min_steps(profile, config: CurveConfig = CurveConfig()) -> int:
+    """The fewest optimiser steps any size trains for: a share of the full-size run's steps."""
+    full_steps = math.ceil(full_size(profile, config.data) / profile.batch_size) * profile.epochs
+    return max(1, math.ceil(config.step_share * full_steps))
+
+
+def epochs_for(size: int, profile, config: CurveConfig = CurveConfig()) -> int:
+    """The profile's epochs, or more when `size` examples would give fewer than min_steps steps.
+
+    epochs = max(profile.epochs, ceil(min_steps / ceil(size / batch_size)))
+    """
+    steps_per_epoch = math.ceil(size / profile.batch_size)
+    return max(profile.epochs, math.ceil(min_steps(profile, config) / steps_per_epoch))
+
+
+def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
+               skip_existing: bool = True) -> list[dict]:
+    """Every size x method x seed (smallest sizes first); existing result files are read, not rerun."""
+    from .experiments import run_grid
+    profile = get_profile()
+    *small, top = sizes(profile, config)
+    fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, data=config.data,
+                  model=config.model)
+    records = []
+    for n in small:
+        records += run_grid(config.methods, train_size=n, epochs=epochs_for(n, profile, config),
+                            tag=f"n{n}", **fields)
+    return records + run_grid(config.methods, **fields)  # the top point: the method grid
+
+
+def _curve_rows(frame, config):
+    """Result rows of the curve methods, with the base method name ("probe-n16" -> "probe")."""
+    base = frame.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
+    keep = base.isin(config.methods) & (frame.data == config.data) & (frame.model == config.model)
+    return frame[keep].assign(method=base[keep], size=frame.train_size[keep].astype(int))
+
+
+def curve_table(folder, config: CurveConfig = CurveConfig()):
+    """One row per method and size: accuracy % (mean, std over seeds), seeds, and mean cost."""
+    import pandas as pd
+    from .results import load_results
+    frame = load_results(folder)
+    if frame.empty or "train_size" not in frame:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = _curve_rows(frame, config)
+    g = rows.groupby(["method", "size"])
+    table = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
+                          "std": g.metric_accuracy.std().fillna(0.0) * 100,  # one seed: no spread
+                          "seeds": g.seed.nunique(), "time_s": g.wall_time_s.mean(),
+                          "memory_mb": g.peak_memory_mb.median(), "saved_mb": g.checkpoint_size_mb.mean(),
+                          "params": g.trainable_params.mean()})
+    return table.reset_index()[COLUMNS]
+
+
+def crossing(table, a: str, b: str) -> int | None:
+    """The first size, among those measured for both, at which method a's mean >= method b's."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    ahead = acc.index[acc[a] >= acc[b]]
+    return int(ahead[0]) if len(ahead) else None
+
+
+def describe_crossing(table, a: str, b: str) -> str:
+    """Where curve a meets curve b, in one plain sentence computed from the table."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    std = table.pivot(index="size", columns="method", values="std")[[a, b]].loc[acc.index]
+    if acc.empty:
+        return f"{a} and {b} share no measured size."
+    gap = acc[a] - acc[b]
+    noise = " (within the seeds' spread)" if abs(gap.iloc[-1]) <= std.iloc[-1].max() else ""
+    lo, hi, first = acc.index[0], acc.index[-1], crossing(table, a, b)
+    if first is None:
+        return (f"{a} stays below {b} at every size from {lo} to {hi} labels: no crossing at our "
+                f"scale ({gap.iloc[-1]:+.1f} points at {hi}{noise}).")
+    if first == lo:
+        return (f"{a} is at least as accurate as {b} already at {lo} labels ({gap.iloc[0]:+.1f} points); "
+                f"at {hi}: {gap.iloc[-1]:+.1f}{noise}.")
+    before = acc.index[acc.index < first][-1]
+    return (f"{a} overtakes {b} between {before} and {first} labels ({gap[before]:+.1f} -> "
+            f"{gap[first]:+.1f} points); at {hi}: {gap.iloc[-1]:+.1f}{noise}.")
+
+
+def baselines(folder, data: str = "rotten_tomatoes"):
+    """Lesson 02's zero- and few-shot results on `data`: method, model, labels, accuracy % mean, std, seeds."""
+    import pandas as pd
+    from .results import load_results
+    frame = load_results(folder)
+    cols = ["method", "model", "labels", "accuracy", "std", "seeds"]
+    if frame.empty or "metric_accuracy" not in frame:
+        return pd.DataFrame(columns=cols)
+    rows = frame[frame.method.str.startswith(BASELINES) & (frame.data == data)]
+    rows = rows.assign(labels=rows.get("train_size", 0)).fillna({"labels": 0})
+    g = rows.groupby(["method", "model", "labels"])
+    out = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
+                        "std": g.metric_accuracy.std().fillna(0.0) * 100, "seeds": g.seed.nunique()})
+    return out.reset_index()[cols]
+
+
+def missing_baselines_message(folder) -> str:
+    return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under {folder.name}/: "
+            "run lesson 02 (zero-shot baselines) in this profile to draw them here.")
