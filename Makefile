@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup prefetch course test lab exercises results bench gpu-check doctor clean
+.PHONY: setup prefetch course test lab exercises results curves bench gpu-check doctor clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ exercises: setup
 
 results: prefetch
 	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --run --readme
+
+curves: prefetch
+	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --curves --run
 
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer

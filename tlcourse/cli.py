@@ -44,6 +44,8 @@ def _bench(args) -> int:
 def _results(args) -> int:
     from .config import RESULTS, get_profile
     from .results import markdown, method_table, update_readme
+    if args.curves:
+        return _curves(args, RESULTS / (args.profile or get_profile().name))
     if args.run:
         from .experiments import run_grid
         run_grid(skip_existing=not args.rerun)
@@ -54,6 +56,15 @@ def _results(args) -> int:
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map(args.profile or get_profile().name)), "course-map")
     print(table)
+    return 0
+
+
+def _curves(args, folder) -> int:
+    from .curves import curve_table, run_curves
+    from .results import markdown
+    if args.run:
+        run_curves(skip_existing=not args.rerun)
+    print(markdown(curve_table(folder).round(2)))
     return 0
 
 
@@ -99,6 +110,8 @@ def main(argv=None) -> int:
     res.add_argument("--table", action="store_true", help="print the table (the default)")
     res.add_argument("--readme", action="store_true", help="write the table into README.md")
     res.add_argument("--profile", help="which results/<profile>/ to read (default: active)")
+    res.add_argument("--curves", action="store_true", help="the learning curves (lesson 09) instead: "
+                     "with --run, every size x method x seed; prints method x size")
     res.set_defaults(func=_results)
     args = parser.parse_args(argv)
     from .assets import AssetError
