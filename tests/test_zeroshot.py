@@ -95,3 +95,24 @@ def test_result_file_has_the_fields(tmp_path):
 def test_unknown_baseline_is_refused():
     with pytest.raises(ValueError, match="zeroshot-lm"):
         run_baseline("zeroshot-gpt")
+
+
+def test_exercise_checks_accept_the_answer_and_name_the_mistake():
+    from tlcourse.checks_zeroshot import check_calibrated_accuracy, check_cosine, check_label_probs
+    rng = np.random.default_rng(0)
+    logp = np.log(rng.uniform(0.01, 0.2, size=(50, 2)))
+    check_label_probs(np.exp(logp) / np.exp(logp).sum(1, keepdims=True), logp)
+    with pytest.raises(AssertionError, match="do not sum to 1"):
+        check_label_probs(np.exp(logp), logp)
+    y, cf = rng.integers(0, 2, 50), np.log([0.02, 0.2])
+    calibrated = float(np.mean((logp - cf).argmax(1) == y))
+    check_calibrated_accuracy(calibrated, logp, cf, y)
+    with pytest.raises(AssertionError, match="percentage"):
+        check_calibrated_accuracy(100 * calibrated, logp, cf, y)
+    X, D = rng.normal(size=(5, 8)), rng.normal(size=(2, 8))
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
+    check_cosine(unit(X) @ unit(D).T, X, D)
+    with pytest.raises(AssertionError, match="dot products"):
+        check_cosine(X @ D.T, X, D)
+    with pytest.raises(AssertionError, match="transposed"):
+        check_cosine(unit(D) @ unit(X).T, X, D)

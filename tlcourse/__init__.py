@@ -29,6 +29,7 @@ _MODULES = {  # module -> the public names it defines, imported on first access
     "distill": ["train_classifier", "train_student", "text_batches", "target_stats"],
     "checks_adapt": ["check_soft_targets", "check_student_blocks", "check_entropy_bits",
             "check_binary_labels", "check_ppl_drop", "check_gap"],
+    "checks_zeroshot": ["check_label_probs", "check_calibrated_accuracy", "check_cosine"],
     "checks_choose": ["check_interpolated", "check_pareto", "check_crossing"],
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
