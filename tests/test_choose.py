@@ -93,3 +93,11 @@ def test_exercise_checks():
     assert tlcourse.check_crossing(256, t, "full", "probe").startswith("Correct")
     with pytest.raises(AssertionError, match="where probe reaches full"):
         tlcourse.check_crossing(16, t, "full", "probe")
+
+
+def test_explorer_builds_and_starts_without_limits():
+    from tlcourse.choose import explorer
+    box = explorer(frame())
+    controls = [c for row in box.children[:2] for c in row.children]
+    assert [c.description for c in controls] == ["labels", "time s", "memory MB", "saved MB", "domain"]
+    assert controls[1].value == 100 and controls[2].value == 350  # the dearest measured: nothing excluded

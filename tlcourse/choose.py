@@ -152,15 +152,20 @@ def _range_note(table, labels) -> list[str]:
 
 
 def explorer(table):
-    """Sliders for labels, time and memory budgets, a domain menu; prints recommend()'s answer."""
+    """Sliders for labels and the time, memory and storage budgets, a domain menu; prints
+    recommend()'s answer. Each budget slider starts at its largest measured cost (no limit)."""
     import ipywidgets as w
     sizes = sorted(set(table["size"]))
-    times, mems = table.time_s, table.memory_mb
+
+    def budget(col, label):  # log slider from a tenth of the cheapest to ten times the dearest
+        lo, hi = np.log10(max(table[col].min(), 1e-3)) - 1, np.log10(max(table[col].max(), 1e-3)) + 1
+        return w.FloatLogSlider(value=table[col].max(), base=10, min=lo, max=hi, description=label)
+
     controls = {
         "labels": w.IntSlider(value=sizes[len(sizes) // 2], min=1, max=4 * sizes[-1], description="labels"),
-        "max_time_s": w.FloatLogSlider(value=times.max(), base=10, min=np.log10(max(times.min(), 0.1)) - 1,
-                                       max=np.log10(times.max()) + 1, description="time s"),
-        "max_memory_mb": w.FloatSlider(value=mems.max(), min=0, max=2 * mems.max(), description="memory MB"),
+        "max_time_s": budget("time_s", "time s"),
+        "max_memory_mb": budget("memory_mb", "memory MB"),
+        "max_saved_mb": budget("saved_mb", "saved MB"),
         "domain": w.Dropdown(options=list(DOMAINS), value="same", description="domain"),
     }
 
@@ -172,4 +177,5 @@ def explorer(table):
             print(" -", line)
 
     out = w.interactive_output(show, controls)
-    return w.VBox([w.HBox(list(controls.values())[:2]), w.HBox(list(controls.values())[2:]), out])
+    boxes = list(controls.values())
+    return w.VBox([w.HBox(boxes[:3]), w.HBox(boxes[3:]), out])

@@ -140,5 +140,7 @@ def baselines(folder, data: str = "rotten_tomatoes"):
 
 
 def missing_baselines_message(folder) -> str:
-    return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under {folder.name}/: "
+    """What to run when lesson 02's files are not there (names the folder, not the machine path)."""
+    from pathlib import Path
+    return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under results/{Path(folder).name}/: "
             "run lesson 02 (zero-shot baselines) in this profile to draw them here.")
