@@ -33,6 +33,8 @@ def test_crossing():
     assert "no crossing at our scale" in describe_crossing(table(full=(50,) * 4), "full", "probe")
     assert "already at 16" in describe_crossing(table(), "probe", "full")
     assert "within the seeds' spread" in describe_crossing(table(full=(60, 66, 72, 72)), "full", "probe")
+    one = table()[lambda t: (t["size"] == 1000) | (t.method == "full")]
+    assert "share one measured size, 1000: +7.0 points" in describe_crossing(one, "full", "probe")
 
 
 def write(folder, method, seed, acc, train_size=1000, data="rotten_tomatoes", **extra):

@@ -112,6 +112,8 @@ def describe_crossing(table, a: str, b: str) -> str:
     gap = acc[a] - acc[b]
     noise = " (within the seeds' spread)" if abs(gap.iloc[-1]) <= std.iloc[-1].max() else ""
     lo, hi, first = acc.index[0], acc.index[-1], crossing(table, a, b)
+    if lo == hi:
+        return f"{a} and {b} share one measured size, {lo}: {gap.iloc[0]:+.1f} points{noise}; no curve to cross yet."
     if first is None:
         return (f"{a} stays below {b} at every size from {lo} to {hi} labels: no crossing at our "
                 f"scale ({gap.iloc[-1]:+.1f} points at {hi}{noise}).")
