@@ -36,7 +36,7 @@ class Prompt:
 
     def render(self, tokenizer, text: str = MARK) -> str:
         """The full prompt for one review; the model's answer is the next token."""
-        shots = "".join(f"Review: {t}\nSentiment:{self.label_words[y]}\n\n" for t, y in self.examples)
+        shots = "".join(f"Review: {t}\nSentiment: {self.label_words[y].strip()}\n\n" for t, y in self.examples)
         body = f"{self.instruction}\n\n{shots}Review: {text}\nSentiment:"
         if not self.chat:
             return body
@@ -89,7 +89,7 @@ def _pad_right(rows: list, pad_id: int, device):
 
 
 @torch.inference_mode()
-def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_size: int = 16,
+def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_size: int = 32,
                    max_length: int | None = None, progress: bool = True) -> np.ndarray:
     """log p(label word | prompt with the review) for each review and label word: (N, K).
 
@@ -151,18 +151,19 @@ def confusion(y_true, y_pred, classes: int) -> np.ndarray:
                        minlength=classes * classes).reshape(classes, classes)
 
 
-def _scores(method, seed, k, prompt, ds, profile):
-    """(N, K) scores of the test reviews, the model's parameter count, and the labels used."""
+def _scores(method, seed, k, prompt, ds, max_length: int):
+    """(N, K) scores of the test reviews, the model's parameter count, labelled examples used."""
     from .loaders import load_model, load_tokenizer
     model_name = METHODS[method][0]
     tokenizer, texts = load_tokenizer(model_name), list(ds["test"]["text"])
     model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base")
     total = sum(p.numel() for p in model.parameters())
     if method == "zeroshot-embed":
-        return embed_similarity(model, tokenizer, texts, progress=False), total, 0
+        return embed_similarity(model, tokenizer, texts, max_length=max_length, progress=False), total, 0
     if method == "fewshot-lm":
         prompt = fewshot_prompt(ds["train"], k, seed, prompt)
-    return label_logprobs(model, tokenizer, texts, prompt, progress=False), total, len(prompt.examples)
+    scores = label_logprobs(model, tokenizer, texts, prompt, max_length=max_length, progress=False)
+    return scores, total, len(prompt.examples)
 
 
 def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
@@ -183,7 +184,7 @@ def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt
     ds = take(load_dataset("rotten_tomatoes"), profile)
     start = time.perf_counter()
     with PeakTracker() as mem:
-        scores, total, shots = _scores(method, seed, k, prompt, ds, profile)
+        scores, total, shots = _scores(method, seed, k, prompt, ds, profile.max_length)
     wall = time.perf_counter() - start
     y, pred = np.asarray(ds["test"]["label"]), scores.argmax(1)
     how = ({"descriptions": list(DESCRIPTIONS)} if method == "zeroshot-embed" else
