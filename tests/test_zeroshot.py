@@ -47,8 +47,10 @@ def test_batched_scores_equal_one_full_prompt_at_a_time(lm, prompt):
         np.testing.assert_allclose(row, expected, atol=1e-4)
 
 
-def test_bad_label_words_say_what_is_wrong(lm):
-    _, tok = lm
+def test_bad_input_says_what_is_wrong(lm):
+    model, tok = lm
+    with pytest.raises(ValueError, match="no texts"):
+        label_logprobs(model, tok, [], progress=False)
     with pytest.raises(ValueError, match="at least two"):
         label_token_ids(tok, [])
     with pytest.raises(ValueError, match="exactly one token.*' unenthusiastically'"):

@@ -97,6 +97,8 @@ def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_siz
     batch holds similar lengths, and right-padded; each row is read at its last real token.
     """
     from tqdm.auto import tqdm
+    if not len(texts):
+        raise ValueError("no texts to score: pass a list of reviews")
     word_ids = label_token_ids(tokenizer, prompt.label_words)  # (K,)
     max_length = max_length or get_profile().max_length
     before, after = prompt.parts(tokenizer)
