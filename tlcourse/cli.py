@@ -54,7 +54,7 @@ def _results(args) -> int:
     if args.readme:
         from .results import course_map
         update_readme(table, args.profile or get_profile().name)
-        update_readme(markdown(course_map(args.profile or get_profile().name)), "course-map")
+        update_readme(markdown(course_map()), "course-map")
     print(table)
     return 0
 

@@ -151,23 +151,27 @@ def update_readme(table: str, section: str) -> None:
     path.write_text(text[:a] + "\n" + table + "\n" + text[b:])
 
 
-def course_map(profile: str = "cpu"):
-    """Each lesson: title, measured time (from `make course`), exercise and solution links."""
+def course_map(profiles=("cpu", "gpu")):
+    """Each lesson: what it shows, its measured time in each profile (`make course`), exercise links."""
     import pandas as pd
     from .config import ROOT
     import nbformat
-    times_file = ROOT / "results" / profile / "lesson_times.json"
-    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    times = {p: _lesson_times(ROOT / "results" / p / "lesson_times.json") for p in profiles}
     rows = []
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
-        title = first.splitlines()[0].lstrip("# ").strip()
+        lesson, _, shows = first.splitlines()[0].lstrip("# ").strip().partition(" — ")
         links = [f"[{kind}]({kind}s/{nb.name})" for kind in ("exercise", "solution")
                  if (ROOT / f"{kind}s" / nb.name).exists()]
-        rows.append({"lesson": f"[{title}](notebooks/{nb.name})",
-                     f"{profile} time": f"{times[nb.name] / 60:.1f} min" if nb.name in times else "not run",
-                     "exercise": " · ".join(links) or "—"})
+        rows.append({"lesson": f"[{lesson}](notebooks/{nb.name})", "what it shows": shows}
+                    | {f"{p} time": f"{times[p][nb.name] / 60:.1f} min" if nb.name in times[p] else "not run"
+                       for p in profiles}
+                    | {"exercise": " · ".join(links) or "—"})
     return pd.DataFrame(rows)
+
+
+def _lesson_times(path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def course_table(folder):
