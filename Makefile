@@ -33,7 +33,7 @@ results: prefetch
 	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --run --readme
 
 curves: prefetch
-	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --curves --run
+	TLCOURSE_PROFILE=$${TLCOURSE_PROFILE:-cpu} $(VENV)/bin/tlcourse results --curves --run --readme
 
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer

@@ -168,3 +168,12 @@ def test_readme_results_table_is_generated_from_result_files():
     a, b = readme_section(readme, "cpu")
     assert readme[a:b].strip() == markdown(method_table(ROOT / "results" / "cpu")).strip(), \
         "README's table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"
+
+
+def test_readme_learning_curves_are_generated_from_result_files():
+    from tlcourse.curves import curve_summary, curve_table
+    from tlcourse.results import markdown, readme_section
+    readme = (ROOT / "README.md").read_text()
+    a, b = readme_section(readme, "curves")
+    assert readme[a:b].strip() == markdown(curve_summary(curve_table(ROOT / "results" / "cpu"))).strip(), \
+        "README's learning curves differ from results/cpu/: run `tlcourse results --curves --readme --profile cpu`"

@@ -60,11 +60,14 @@ def _results(args) -> int:
 
 
 def _curves(args, folder) -> int:
-    from .curves import curve_table, run_curves
-    from .results import markdown
+    from .curves import curve_summary, curve_table, run_curves
+    from .results import markdown, update_readme
     if args.run:
         run_curves(skip_existing=not args.rerun)
-    print(markdown(curve_table(folder).round(2)))
+    table = markdown(curve_summary(curve_table(folder)))
+    if args.readme:
+        update_readme(table, "curves")
+    print(table)
     return 0
 
 

@@ -96,6 +96,15 @@ def curve_table(folder, config: CurveConfig = CurveConfig()):
     return table.reset_index()[COLUMNS]
 
 
+def curve_summary(table):
+    """Method x labelled examples -> "accuracy ± std (seeds)", for the README and the lesson."""
+    cells = table.assign(cell=[f"{a:.1f} ± {s:.1f} ({n})" for a, s, n in
+                               zip(table.accuracy, table["std"], table.seeds)])
+    wide = cells.pivot(index="method", columns="size", values="cell").fillna("—")
+    wide.columns = [f"{c} labels" for c in wide.columns]
+    return wide.reset_index()
+
+
 def crossing(table, a: str, b: str) -> int | None:
     """The first size, among those measured for both, at which method a's mean >= method b's."""
     acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
