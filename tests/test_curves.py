@@ -4,7 +4,7 @@ import pytest
 
 from tlcourse.config import get_profile
 from tlcourse.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
-                             epochs_for, min_steps, sizes)
+                             epochs_for, lead_changes, min_steps, sizes)
 from tlcourse.results import course_table, write_result
 
 
@@ -29,9 +29,12 @@ def test_crossing():
     assert crossing(table(), "full", "probe") == 256
     assert crossing(table(), "probe", "full") == 16
     assert crossing(table(full=(50, 50, 50, 50)), "full", "probe") is None
-    assert "overtakes probe between 64 and 256 labels" in describe_crossing(table(), "full", "probe")
+    assert "between 64 and 256 labels full takes the lead" in describe_crossing(table(), "full", "probe")
     assert "no crossing at our scale" in describe_crossing(table(full=(50,) * 4), "full", "probe")
-    assert "already at 16" in describe_crossing(table(), "probe", "full")
+    twice = table(full=(66, 70, 64, 78))  # ahead, ahead, behind, ahead: two changes of lead
+    assert lead_changes(twice, "full", "probe") == [(64, 256), (256, 1000)]
+    text = describe_crossing(twice, "full", "probe")
+    assert "changes 2 time(s)" in text and "between 64 and 256 labels probe takes the lead" in text
     assert "within the seeds' spread" in describe_crossing(table(full=(60, 66, 72, 72)), "full", "probe")
     one = table()[lambda t: (t["size"] == 1000) | (t.method == "full")]
     assert "share one measured size, 1000: +7.0 points" in describe_crossing(one, "full", "probe")

@@ -112,26 +112,34 @@ def crossing(table, a: str, b: str) -> int | None:
     return int(ahead[0]) if len(ahead) else None
 
 
+def lead_changes(table, a: str, b: str) -> list[tuple[int, int]]:
+    """Neighbouring measured sizes (before, after) between which the lead of a over b changes hands."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    ahead = acc[a] >= acc[b]
+    return [(int(p), int(n)) for p, n in zip(acc.index[:-1], acc.index[1:]) if ahead[p] != ahead[n]]
+
+
 def describe_crossing(table, a: str, b: str) -> str:
-    """Where curve a meets curve b, in one plain sentence computed from the table."""
+    """Where curve a meets curve b, in one plain sentence computed from the table: every change of lead."""
     acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
     std = table.pivot(index="size", columns="method", values="std")[[a, b]].loc[acc.index]
     if acc.empty:
         return f"{a} and {b} share no measured size."
     gap = acc[a] - acc[b]
     noise = " (within the seeds' spread)" if abs(gap.iloc[-1]) <= std.iloc[-1].max() else ""
-    lo, hi, first = acc.index[0], acc.index[-1], crossing(table, a, b)
+    lo, hi = acc.index[0], acc.index[-1]
     if lo == hi:
         return f"{a} and {b} share one measured size, {lo}: {gap.iloc[0]:+.1f} points{noise}; no curve to cross yet."
-    if first is None:
-        return (f"{a} stays below {b} at every size from {lo} to {hi} labels: no crossing at our "
-                f"scale ({gap.iloc[-1]:+.1f} points at {hi}{noise}).")
-    if first == lo:
-        return (f"{a} is at least as accurate as {b} already at {lo} labels ({gap.iloc[0]:+.1f} points); "
-                f"at {hi}: {gap.iloc[-1]:+.1f}{noise}.")
-    before = acc.index[acc.index < first][-1]
-    return (f"{a} overtakes {b} between {before} and {first} labels ({gap[before]:+.1f} -> "
-            f"{gap[first]:+.1f} points); at {hi}: {gap.iloc[-1]:+.1f}{noise}.")
+    points = ", ".join(f"{n}: {g:+.1f}" for n, g in gap.items())
+    changes = lead_changes(table, a, b)
+    if not changes:
+        side = "at least as accurate as" if gap.iloc[0] >= 0 else "below"
+        return (f"{a} is {side} {b} at every size from {lo} to {hi} labels: no crossing at our scale "
+                f"({a} - {b} in points by labels: {points}{noise}).")
+    where = "; ".join(f"between {p} and {n} labels {a if gap[n] >= 0 else b} takes the lead"
+                      for p, n in changes)
+    return (f"the lead changes {len(changes)} time(s): {where} "
+            f"({a} - {b} in points by labels: {points}{noise}).")
 
 
 def baselines(folder, data: str = "rotten_tomatoes"):
