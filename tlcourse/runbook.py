@@ -10,6 +10,7 @@ from pathlib import Path
 from .config import ROOT, profile_name
 
 SECRET = re.compile(r"hf_[A-Za-z0-9]{20,}")  # a hub token pasted into a cell
+CELL_FILE = re.compile(r"/[^\s:]*/ipykernel_\d+/\d+\.py")  # where a warning raised in a cell points
 
 
 def clean(nb) -> None:
@@ -27,7 +28,7 @@ def clean(nb) -> None:
 def _scrub(value, home: str):
     if isinstance(value, str):
         value = value.replace(str(ROOT), ".").replace(home, "~")
-        return SECRET.sub("hf_***", value)
+        return CELL_FILE.sub("<cell>", SECRET.sub("hf_***", value))
     if isinstance(value, dict):
         return {k: (_scrub(v, home) if k.startswith("text") else v) for k, v in value.items()}
     if isinstance(value, list):
