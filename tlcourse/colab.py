@@ -27,19 +27,13 @@ if "google.colab" in sys.modules:
 def stamp(nb) -> bool:
     """Make the notebook's first code cell the Colab cell; True if anything changed."""
     import nbformat
-    cells = [c for c in nb.cells if TAG not in c.metadata.get("tags", [])]
-    first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
-    cell = nbformat.v4.new_code_cell(CELL, metadata={"tags": [TAG]})
-    old = next((c for c in nb.cells if TAG in c.metadata.get("tags", [])), None)
-    if old is not None and old.source == CELL and nb.cells.index(old) == _first_code(nb.cells):
+    rest = [c for c in nb.cells if TAG not in c.metadata.get("tags", [])]
+    at = next((i for i, c in enumerate(rest) if c.cell_type == "code"), len(rest))
+    sources = [c.source for c in rest]
+    if [c.source for c in nb.cells] == sources[:at] + [CELL] + sources[at:]:
         return False
-    cells.insert(first_code, cell)
-    nb.cells = cells
+    nb.cells = rest[:at] + [nbformat.v4.new_code_cell(CELL, metadata={"tags": [TAG]})] + rest[at:]
     return True
-
-
-def _first_code(cells) -> int:
-    return next(i for i, c in enumerate(cells) if c.cell_type == "code")
 
 
 def stamp_all(folders=("notebooks", "solutions"), write: bool = True) -> list[str]:
