@@ -37,6 +37,7 @@ curves: prefetch
 
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer
+	$(VENV)/bin/tlcourse bench precision
 
 gpu-check: prefetch
 	bash scripts/gpu_check.sh

@@ -47,14 +47,12 @@ def balanced(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
 
 def group_scores(model, tokenizer, frame: pd.DataFrame, batch_size: int = 64) -> pd.Series:
     """Mean P(positive) the classifier gives each group's sentences (label index 1 = positive)."""
-    import torch
-    model.eval()
-    probs = []
-    with torch.inference_mode():
-        for i in range(0, len(frame), batch_size):
-            batch = tokenizer(list(frame.text[i:i + batch_size]), padding=True, return_tensors="pt")
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            probs += logits.softmax(-1)[:, 1].tolist()  # (B, K) -> P(positive) per sentence
+    from .infer import over_texts
+
+    def p_positive(model, batch):  # (B,)
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.softmax(-1)[:, 1]
+
+    probs = over_texts(model, tokenizer, frame.text, p_positive, batch_size).tolist()
     return frame.assign(p=probs).groupby("group").p.mean().reindex(frame.group.unique())
 
 

@@ -32,9 +32,13 @@ def _exercises(args) -> int:
 
 
 def _bench(args) -> int:
+    if args.what == "precision":
+        from .bench import bench_precision
+        bench_precision(repeats=args.repeats)
+        return 0
     from .bench import bench_course_model
     report = bench_course_model(args.steps, args.batch_size, args.max_length, args.repeats,
-                                args.gpu, args.out)
+                                args.gpu, args.out, args.model)
     if report["ratio"] < args.min_ratio:
         print(f"tlcourse / Trainer = {report['ratio']:.2f}, below {args.min_ratio}")
         return 1
@@ -55,6 +59,9 @@ def _results(args) -> int:
         from .results import course_map
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map()), "course-map")
+        if (RESULTS / "cpu-fp32").exists():
+            from .results import precision_table
+            update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu")), "precision")
     print(table)
     return 0
 
@@ -92,13 +99,15 @@ def main(argv=None) -> int:
     ex = sub.add_parser("exercises", help="stamp the Colab cell into every lesson; generate exercises/ from solutions/")
     ex.add_argument("--check", action="store_true", help="only report stale exercises")
     ex.set_defaults(func=_exercises)
-    bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer`")
-    bench.add_argument("what", choices=["trainer"])
+    bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer|precision`")
+    bench.add_argument("what", choices=["trainer", "precision"],
+                       help="trainer: tlcourse.fit vs transformers.Trainer; precision: bf16 vs fp32 throughput")
     bench.add_argument("--steps", type=int, default=30)
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--max-length", type=int, default=64)
     bench.add_argument("--repeats", type=int, default=3)
     bench.add_argument("--gpu", action="store_true", help="also report MFU and peak GPU memory")
+    bench.add_argument("--model", default="minilm-l6", help="course model to fine-tune (e.g. smollm2-135m)")
     bench.add_argument("--min-ratio", type=float, default=1.0, help="fail below this ratio")
     bench.add_argument("--out", default="results/bench/bench_trainer.json")
     bench.set_defaults(func=_bench)

@@ -91,21 +91,33 @@ class BagOfWords(nn.Module):
 
 
 def inference_speed(model, batches, repeats: int = 3) -> float:
-    """Examples per second of a forward pass over `batches` (lists of tokenised dicts), best of n."""
+    """Examples per second of a forward pass over `batches` (lists of tokenised dicts), best of n.
+
+    The batches are moved to the model's device first, so only the forward passes are timed."""
+    from .device import autocast
+    from .infer import to_device
     model.eval()
+    batches = [to_device(b, model) for b in batches]
     best = float("inf")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(model):
         model(**batches[0])  # warm-up
         for _ in range(repeats):
             start = time.perf_counter()
             for batch in batches:
                 model(**batch)
+            _synchronize(batch["input_ids"].device)
             best = min(best, time.perf_counter() - start)
     return sum(len(b["input_ids"]) for b in batches) / best
 
 
+def _synchronize(device):
+    """Wait for queued GPU work, so a timer measures it (a CPU runs each call to its end)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def text_batches(tokenizer, texts, batch_size: int = 32, max_length: int = 64) -> list[dict]:
-    """Tokenised, padded batches of `texts` for inference_speed: [{input_ids: (B, T), ...}]."""
+    """Tokenised, padded CPU batches of `texts` for inference_speed: [{input_ids: (B, T), ...}]."""
     return [dict(tokenizer(list(texts[i:i + batch_size]), truncation=True, max_length=max_length,
                            padding=True, return_tensors="pt"))
             for i in range(0, len(texts), batch_size)]

@@ -16,11 +16,10 @@ def asset_states() -> dict:
 
 def doctor(show=print) -> bool:
     """Print the report; True when every asset is verified."""
-    from .device import mixed_precision, pick_device
+    from .device import describe_precision, pick_device
     profile = get_profile()
     show("versions   " + ", ".join(f"{k} {v}" for k, v in versions().items()))
-    device = pick_device()
-    show(f"device     {device} (precision {mixed_precision(profile.mixed_precision, device)})")
+    show(f"device     {pick_device()}; {describe_precision(profile.mixed_precision)}")
     show(f"profile    {profile.name}: {profile.as_dict()}")
     show(f"hub        {'offline' if offline() else 'online allowed'}; cache {CACHE}")
     states = asset_states()

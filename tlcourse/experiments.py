@@ -67,11 +67,12 @@ def prepare(exp: Experiment, profile):
 
 
 def _probe(exp, profile, data) -> dict:
+    from .device import pick_device
     from .features import embed, probe
     from .loaders import load_model
     train, test, tokenizer, num_labels, raw = data
     start = time.perf_counter()
-    model = load_model(exp.model, task="base")
+    model = load_model(exp.model, task="base").to(pick_device())
     X = [embed(model, tokenizer, raw[s]["text"], max_length=profile.max_length, progress=False)
          for s in ("train", "test")]
     clf = probe(X[0], raw["train"]["label"], seed=exp.seed)
@@ -155,7 +156,8 @@ def _trained(exp, profile, data) -> dict:
     return {"metrics": metrics, "trainable_params": trainable, "total_params": total,
             "wall_time_s": time.perf_counter() - start, "checkpoint_size_mb": saved_size_mb(model),
             "steps": sum(r.steps for r in runs), "train_loss": runs[-1].train_loss,
-            "examples_per_s": sum(r.examples_per_s for r in runs) / len(runs)}
+            "examples_per_s": sum(r.examples_per_s for r in runs) / len(runs),
+            "precision": runs[-1].precision, "distributed": runs[-1].distributed, "processes": runs[-1].processes}
 
 
 RUNNERS = {"majority": _majority, "probe": _probe}

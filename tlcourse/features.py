@@ -23,20 +23,19 @@ def mean_pool(hidden, mask):
 
 def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64,
           layers: str = "last", progress: bool = True) -> np.ndarray:
-    """Mean-pooled hidden states of a frozen encoder: (N, C), or (L+1, N, C) with layers="all"."""
+    """Mean-pooled hidden states of a frozen encoder: (N, C), or (L+1, N, C) with layers="all".
+
+    Texts are batched by length (infer.over_texts): little padding, same vectors as any order."""
     import torch
-    from tqdm.auto import tqdm
-    model.eval()
-    chunks = []
-    batches = range(0, len(texts), batch_size)
-    with torch.inference_mode():
-        for i in tqdm(batches, desc="embedding", disable=not progress):
-            enc = tokenizer(list(texts[i:i + batch_size]), truncation=True, max_length=max_length,
-                            padding=True, return_tensors="pt").to(model.device)
-            out = model(**enc, output_hidden_states=layers == "all")
-            states = out.hidden_states if layers == "all" else (out.last_hidden_state,)
-            chunks.append(torch.stack([mean_pool(h, enc["attention_mask"]) for h in states]))
-    feats = torch.cat(chunks, dim=1).float().numpy()  # (L+1 or 1, N, C)
+    from .infer import over_texts
+
+    def pooled(model, batch):  # (B, L+1 or 1, C)
+        out = model(**batch, output_hidden_states=layers == "all")
+        states = out.hidden_states if layers == "all" else (out.last_hidden_state,)
+        return torch.stack([mean_pool(h, batch["attention_mask"]) for h in states], dim=1)
+
+    feats = over_texts(model, tokenizer, texts, pooled, batch_size, max_length, progress, "embedding")
+    feats = feats.transpose(0, 1).cpu().numpy()  # (L+1 or 1, N, C)
     return feats if layers == "all" else feats[0]
 
 
@@ -123,7 +122,7 @@ def train_head(X_train, y_train, X_test, y_test, hidden: int = 0, epochs: int = 
         torch.set_num_threads(threads)
     head.eval()
     with torch.no_grad():
-        pred = head(X_test).argmax(-1).numpy()  # (N_test,)
+        pred = head(X_test).argmax(-1).cpu().numpy()  # (N_test,)
     return HeadResult(head, float(np.mean(pred == np.asarray(y_test))),
                       sum(p.numel() for p in head.parameters()), seconds, losses)
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import get_profile
+from .device import autocast, model_device
 
 IGNORE = -100  # label value that cross-entropy skips (padding, tokens already scored)
 
@@ -21,15 +22,11 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _device(model):
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def next_token_probs(model, tokenizer, prompt: str) -> torch.Tensor:
     """The model's probability for every vocabulary entry to come right after `prompt`: (V,)."""
     model.eval()
-    ids = torch.tensor([_ids(tokenizer, prompt)], device=_device(model))  # (1, T)
+    ids = torch.tensor([_ids(tokenizer, prompt)], device=model_device(model))  # (1, T)
     logits = model(input_ids=ids).logits[0, -1]  # (V,) scores for position T + 1
     return logits.float().softmax(-1)
 
@@ -67,22 +64,24 @@ def _pad(batch: list, pad_id: int, device):
     return (torch.tensor(t, device=device) for t in (ids, mask, labels))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def token_nll(model, tokenizer, texts, max_length=None, stride=None, batch_size=8, progress=True):
     """Summed negative log-likelihood (nats) of the scored tokens of `texts`, and how many."""
+    from .infer import length_batches
     texts = [texts] if isinstance(texts, str) else list(texts)
     max_length = max_length or get_profile().lm_block_size
     wins = [w for t in texts for w in windows(_ids(tokenizer, t), max_length, stride or max_length // 2)]
     model.eval()
     total, count = 0.0, 0
-    starts = range(0, len(wins), batch_size)
-    for i in tqdm(starts, desc="perplexity", disable=not progress or len(starts) < 4, leave=False):
-        ids, mask, labels = _pad(wins[i:i + batch_size], tokenizer.pad_token_id, _device(model))
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()  # (B, T, V)
-        y = labels[:, 1:]  # (B, T-1): position t predicts token t + 1
-        total += F.cross_entropy(logits[:, :-1].transpose(1, 2), y, ignore_index=IGNORE,
-                                 reduction="sum").item()
-        count += (y != IGNORE).sum().item()
+    batches = length_batches([len(ids) for ids, _ in wins], batch_size)
+    with autocast(model):
+        for idx in tqdm(batches, desc="perplexity", disable=not progress or len(batches) < 4, leave=False):
+            ids, mask, labels = _pad([wins[i] for i in idx], tokenizer.pad_token_id, model_device(model))
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()  # (B, T, V)
+            y = labels[:, 1:]  # (B, T-1): position t predicts token t + 1
+            total += F.cross_entropy(logits[:, :-1].transpose(1, 2), y, ignore_index=IGNORE,
+                                     reduction="sum").item()
+            count += (y != IGNORE).sum().item()
     return total, count
 
 
@@ -109,7 +108,7 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 40, temperature:
     top_k keeps only the k most likely tokens at each step (None: all of them)."""
     torch.manual_seed(seed)
     model.eval()
-    ids = torch.tensor([_ids(tokenizer, prompt)], device=_device(model))  # (1, T)
+    ids = torch.tensor([_ids(tokenizer, prompt)], device=model_device(model))  # (1, T)
     how = (dict(do_sample=True, temperature=temperature, top_k=top_k or 0, num_return_sequences=n)
            if temperature > 0 else dict(do_sample=False))
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,

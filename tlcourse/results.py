@@ -51,7 +51,9 @@ def write_result(out_dir, method, model, data, profile, seed, metrics, trainable
     """Write `out_dir/<method>__<model>__<data>__<profile>__seed<seed>.json` and return its path.
 
     metrics: e.g. {"accuracy": 0.84, "loss": 0.39}; extra: anything else worth keeping (examples_per_s, …).
+    The precision is recorded as given in extra, else as the profile's setting resolves on this machine.
     """
+    extra.setdefault("precision", _precision(profile))
     record = {"method": method, "model": model, "data": data, "profile": profile, "seed": seed,
               "metrics": metrics, "trainable_params": trainable_params, "total_params": total_params,
               "trainable_share": trainable_params / total_params if total_params else 0.0, "wall_time_s": wall_time_s,
@@ -65,12 +67,20 @@ def write_result(out_dir, method, model, data, profile, seed, metrics, trainable
     return path
 
 
+def _precision(profile_name) -> str:
+    """What the named profile's precision setting means here: "no" (fp32), "bf16" or "fp16"."""
+    from .config import PROFILES
+    from .device import mixed_precision
+    return mixed_precision(PROFILES[profile_name].mixed_precision if profile_name in PROFILES else "auto")
+
+
 def write_fit_result(out_dir, train_result, method, model, data, profile, seed, **extra):
     """write_result from a tlcourse.train.TrainResult (its metrics, costs and throughput)."""
     s = train_result.summary()
     costs = ("trainable_params", "total_params", "wall_time_s", "peak_memory_mb", "checkpoint_size_mb")
     kept = {k: s[k] for k in ("steps", "train_loss", "train_time_s", "examples_per_s", "tokens_per_s", "mfu",
-                              "precision", "device", "best_metric", "best_step", "stopped_early")}
+                              "precision", "device", "distributed", "processes", "best_metric", "best_step",
+                              "stopped_early")}
     return write_result(out_dir, method, model, data, profile, seed, s["metrics"], *(s[k] for k in costs),
                         **kept | extra)
 
@@ -193,4 +203,41 @@ def course_table(folder):
             row[col.removeprefix("metric_")] = (f"{m:.1f} ± {s:.1f}" if pct else f"{m:.4g} ± {s:.2g}") if len(v) else ""
         rows.append(row | {"seeds": runs.seed.nunique(), "trainable params": f"{runs.trainable_params.mean():,.0f}",
                            "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
+    return pd.DataFrame(rows)
+
+
+def paired_interval(differences, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of paired differences and its t interval over the pairs: (mean, low, high).
+
+    One pair gives no interval (low = high = nan)."""
+    import numpy as np
+    from scipy import stats
+    d = np.asarray(differences, dtype=float)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return mean, mean - half, mean + half
+
+
+def precision_table(fp32_folder, bf16_folder, data="rotten_tomatoes"):
+    """The same runs in fp32 and in bf16 autocast: accuracy, the paired difference per seed (same
+    seed = same data, order and test items) with its 95% interval, and the wall-time ratio."""
+    import pandas as pd
+    from .experiments import METHODS
+    a, b = load_results(fp32_folder), load_results(bf16_folder)
+    rows = []
+    for method in METHODS:
+        runs = [f[(f.method == method) & (f.data == data)].set_index("seed") for f in (a, b)]
+        seeds = sorted(set(runs[0].index) & set(runs[1].index))
+        if not seeds or method == "majority":
+            continue
+        fp32, bf16 = (r.loc[seeds] for r in runs)
+        mean, low, high = paired_interval(100 * (bf16.metric_accuracy - fp32.metric_accuracy))
+        rows.append({"method": method, "seeds": len(seeds),
+                     "fp32 accuracy %": f"{100 * fp32.metric_accuracy.mean():.1f}",
+                     "bf16 accuracy %": f"{100 * bf16.metric_accuracy.mean():.1f}",
+                     "bf16 − fp32 (95% interval)": f"{mean:+.1f} ({low:+.1f} to {high:+.1f})",
+                     "fp32 time s": f"{fp32.wall_time_s.mean():.0f}", "bf16 time s": f"{bf16.wall_time_s.mean():.0f}",
+                     "speed-up": f"{fp32.wall_time_s.mean() / bf16.wall_time_s.mean():.2f}×"})
     return pd.DataFrame(rows)

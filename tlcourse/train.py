@@ -10,6 +10,7 @@ Built on HF Accelerate, so the same code runs on a CPU, one GPU, or several proc
 across processes, averages gradients, and wraps the forward pass in autocast for bf16/fp16.
 """
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -24,7 +25,7 @@ from transformers import DataCollatorWithPadding, default_data_collator
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .checkpoint import checkpoint_size_mb, latest_checkpoint, load_checkpoint, save_checkpoint
-from .device import peak_rss_mb
+from .device import autocast, mixed_precision, model_device, peak_rss_mb, pick_device
 from .schedules import make_schedule
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "label")
@@ -50,7 +51,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
     metric: str = "loss"                  # watched for improvement: "loss", "perplexity" (lower is better), "accuracy" (higher)
     group_by_length: bool = True          # batch examples of similar length together: less padding, faster
-    mixed_precision: str = "auto"         # "auto": bf16 on GPUs with it, fp16 + loss scaling on older GPUs, fp32 on CPU
+    mixed_precision: str = "auto"         # "auto": bf16 where the GPU or CPU computes it, fp16 + loss scaling on older GPUs, else fp32
     checkpoint_dir: str | None = None     # where checkpoints go; None: none are written
     checkpoint_every: int | None = None   # save every N optimizer steps; None: each epoch (and always at the end)
     keep_checkpoints: int = 2             # how many of the newest checkpoints stay on disk
@@ -91,6 +92,8 @@ class TrainResult:
     mfu: float | str               # model FLOPs utilisation on a known GPU; "unknown" elsewhere
     precision: str                 # "no" (fp32), "bf16" or "fp16"
     device: str
+    distributed: str = "NO"        # Accelerate's distributed type: NO, MULTI_CPU, MULTI_GPU, FSDP, ...
+    processes: int = 1             # processes that trained together
     checkpoint: str | None = None  # the last checkpoint written
     checkpoint_size_mb: float | None = None
 
@@ -160,17 +163,21 @@ class SeededSampler(Sampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
 
 
-def make_loader(dataset, batch_size, collate_fn, seed=None, group_by_length=False):
+def make_loader(dataset, batch_size, collate_fn, seed=None, group_by_length=False, group_size=None):
     """A DataLoader; shuffled by a SeededSampler when `seed` is given (training), in order otherwise.
 
+    group_size: examples per length group (default batch_size); fit passes batch_size x grad_accum x
+    processes, so the examples of one optimizer step are grouped together whatever the split into
+    micro-batches (halving the batch and doubling grad_accum keeps the data order).
     Its own generator keeps DataLoader from drawing on torch's global RNG (which dropout uses)."""
     if hasattr(dataset, "select_columns"):  # a datasets.Dataset: drop text and other non-tensor columns
         dataset = dataset.select_columns([c for c in MODEL_INPUTS if c in dataset.column_names])
     sampler = None
     if seed is not None:
-        sampler = SeededSampler(len(dataset), seed, _lengths(dataset) if group_by_length else None, batch_size)
+        lengths = _lengths(dataset) if group_by_length else None
+        sampler = SeededSampler(len(dataset), seed, lengths, group_size or batch_size)
     return DataLoader(dataset, batch_size, sampler=sampler, collate_fn=collate_fn,
-                      generator=torch.Generator().manual_seed(seed or 0))
+                      pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed or 0))
 
 
 def _lengths(dataset):
@@ -192,19 +199,14 @@ def count_params(model):
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-def resolve_precision(mixed_precision):
-    if mixed_precision != "auto":
-        return mixed_precision
-    if not torch.cuda.is_available():
-        return "no"  # bf16 matmuls on most CPUs are slower than fp32
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
 def make_accelerator(config):
+    from accelerate.utils import DataLoaderConfiguration
     # One Accelerator per fit: forget the previous run's precision (transformers' Trainer does the same).
     AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=resolve_precision(config.mixed_precision),
-                       gradient_accumulation_steps=config.grad_accum)
+    device = "cpu" if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") else pick_device()
+    return Accelerator(mixed_precision=mixed_precision(config.mixed_precision, device),
+                       gradient_accumulation_steps=config.grad_accum,
+                       dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()))
 
 
 @torch.no_grad()
@@ -212,7 +214,7 @@ def evaluate_loader(model, loader, gather=lambda x: x, compute_metrics=None):
     """Loss and accuracy (classification) or loss and perplexity (causal LM) over a DataLoader.
 
     `gather` collects per-example values from all processes (Accelerate's gather_for_metrics)."""
-    was_training, device = model.training, next(model.parameters()).device
+    was_training, device = model.training, model_device(model)
     model.eval()
     losses, counts, preds, labels = [], [], [], []
     for batch in loader:
@@ -234,7 +236,7 @@ def evaluate_loader(model, loader, gather=lambda x: x, compute_metrics=None):
     if preds:
         preds, labels = torch.cat(preds), torch.cat(labels)
         out["accuracy"] = (preds == labels).float().mean().item()
-        out |= compute_metrics(preds.numpy(), labels.numpy()) if compute_metrics else {}
+        out |= compute_metrics(preds.cpu().numpy(), labels.cpu().numpy()) if compute_metrics else {}
     else:
         out["perplexity"] = math.exp(out["loss"])
     return out
@@ -243,7 +245,8 @@ def evaluate_loader(model, loader, gather=lambda x: x, compute_metrics=None):
 def evaluate(model, dataset, batch_size=64, collate_fn=None, tokenizer=None, compute_metrics=None):
     """Evaluate a model on a tokenised dataset (no Accelerate needed): see evaluate_loader."""
     loader = make_loader(dataset, batch_size, collate_fn or default_collator(tokenizer))
-    return evaluate_loader(model, loader, compute_metrics=compute_metrics)
+    with autocast(model):  # the course's precision (device.precision_and_reason)
+        return evaluate_loader(model, loader, compute_metrics=compute_metrics)
 
 
 def default_collator(tokenizer):
@@ -252,12 +255,17 @@ def default_collator(tokenizer):
     return DataCollatorWithPadding(tokenizer) if tokenizer is not None else default_data_collator
 
 
-def check_finite(loss, step, epoch, config):
-    if not torch.isfinite(loss):  # one host-device sync per batch: cheap next to forward + backward
+def check_finite(window_loss, steps, epoch, config):
+    """Raise when the summed loss of the last log window is NaN or infinite.
+
+    Checked at log steps only: reading a value on the host waits for an accelerator, once per
+    window instead of once per batch. `steps` = (first, last) optimizer step of the window."""
+    if not torch.isfinite(torch.as_tensor(window_loss)):
         raise NonFiniteLossError(
-            f"The loss became {loss.item()} at optimizer step {step} (epoch {epoch}): training diverged. "
-            f"Try a lower learning rate (lr={config.lr:g}), gradient clipping (max_grad_norm={config.max_grad_norm}), "
-            f"a warmup, or fp32/bf16 instead of fp16 (mixed_precision={config.mixed_precision!r}).")
+            f"The loss became non-finite between optimizer steps {steps[0]} and {steps[1]} (epoch {epoch}): "
+            f"training diverged. Try a lower learning rate (lr={config.lr:g}), gradient clipping "
+            f"(max_grad_norm={config.max_grad_norm}), a warmup, or fp32/bf16 instead of fp16 "
+            f"(mixed_precision={config.mixed_precision!r}).")
 
 
 def peak_memory_mb(device):
@@ -266,12 +274,24 @@ def peak_memory_mb(device):
     return peak_rss_mb()  # the process's peak so far
 
 
-def model_flops_utilisation(device, total_params, tokens, seconds):
-    """6 * N * tokens / time / peak: 2N FLOPs per token forward and 4N backward (Kaplan et al. 2020);
-    frozen layers skip weight gradients, so this overstates the work for partial fine-tuning."""
+def flops_per_token(model, seq_len: float) -> float:
+    """Training FLOPs per token: 6 N + 12 L d T (nanoGPT's estimate_mfu, PaLM appendix B).
+
+    N = parameters outside the embedding matrices (a lookup, not a matmul); 6 = 2 forward + 4
+    backward per weight; 12 L d T = attention scores and their use over T positions in L layers of
+    width d. Frozen layers skip weight gradients, so this overstates partial fine-tuning's work."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    n = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+    cfg = getattr(model, "config", None)
+    layers, width = getattr(cfg, "num_hidden_layers", 0), getattr(cfg, "hidden_size", 0)
+    return 6 * n + 12 * layers * width * seq_len
+
+
+def model_flops_utilisation(device, flops_per_tok, tokens, seconds):
+    """Achieved FLOP/s over the GPU's dense bf16 peak; "unknown" off a GPU in PEAK_FLOPS."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
-    return 6 * total_params * tokens / seconds / peak if peak and seconds > 0 else "unknown"
+    return flops_per_tok * tokens / seconds / peak if peak and seconds > 0 else "unknown"
 
 
 def is_notebook():
@@ -321,7 +341,8 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
     collate_fn = collate_fn or default_collator(tokenizer)
     optimizer = torch.optim.AdamW(param_groups or default_param_groups(model, cfg.weight_decay), lr=cfg.lr,
                                   weight_decay=cfg.weight_decay, fused=acc.device.type in ("cuda", "cpu"))
-    train_loader = make_loader(train_dataset, cfg.batch_size, collate_fn, cfg.seed, cfg.group_by_length)
+    train_loader = make_loader(train_dataset, cfg.batch_size, collate_fn, cfg.seed, cfg.group_by_length,
+                               group_size=cfg.batch_size * cfg.grad_accum * acc.num_processes)
     eval_loader = make_loader(eval_dataset, cfg.eval_batch_size, collate_fn) if eval_dataset is not None else None
     model, optimizer, train_loader, eval_loader = acc.prepare(model, optimizer, train_loader, eval_loader)
     steps_per_epoch = math.ceil(len(train_loader) / cfg.grad_accum)  # a short last window still steps
@@ -343,6 +364,8 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
         if "out of memory" not in str(err).lower() and "not enough memory" not in str(err).lower():
             raise
         raise out_of_memory(pos.step + 1, cfg) from err
+    finally:  # the caller gets its model back without Accelerate's autocast wrapper, even after an error
+        acc.unwrap_model(model, keep_fp32_wrapper=False)
     return loop.result(time.perf_counter() - t_start)
 
 
@@ -355,7 +378,9 @@ class _Loop:
         self.eval_loader, self.cfg, self.pos, self.compute_metrics = eval_loader, cfg, pos, compute_metrics
         self.total_steps, self.steps_per_epoch, self.checkpoint = total_steps, steps_per_epoch, None
         self.window_loss, self.window_batches, self.grad_norm = 0.0, 0, None  # losses since the last log row
+        self.logged_step = pos.step  # the last step a log row covers
         self.run_loss, self.run_batches, self.examples, self.tokens, self.train_time = 0.0, 0, 0, 0, 0.0
+        self.positions = 0  # padded positions: examples x mean padded length gives the attention term
         self.bar = tqdm(total=total_steps, initial=pos.step, disable=not cfg.progress or not acc.is_main_process)
         self.plot = LivePlot() if cfg.live_plot and is_notebook() else None
 
@@ -369,7 +394,6 @@ class _Loop:
             for batch in batches:  # input_ids, attention_mask: (B, T); labels: (B,) classes or (B, T) next tokens
                 with acc.accumulate(model):  # sums gradients; lets the optimizer step every grad_accum batches
                     loss = model(**batch).loss  # mean over the batch's examples (or tokens, for an LM)
-                    check_finite(loss, pos.step + 1, pos.epoch, cfg)
                     acc.backward(loss)  # loss / grad_accum (and * loss scale in fp16), then backward
                     if acc.sync_gradients and cfg.max_grad_norm:
                         self.grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -402,6 +426,7 @@ class _Loop:
         self.window_batches += 1
         self.examples += len(batch["input_ids"])
         self.tokens += batch["attention_mask"].sum() if "attention_mask" in batch else batch["input_ids"].numel()
+        self.positions += batch["input_ids"].numel()
 
     def done(self):
         return self.pos.stopped_early or self.pos.step >= self.total_steps
@@ -417,6 +442,8 @@ class _Loop:
             self.save()
 
     def log(self):
+        check_finite(self.window_loss, (self.logged_step + 1, self.pos.step), self.pos.epoch, self.cfg)
+        self.logged_step = self.pos.step
         loss = self.acc.reduce(torch.as_tensor(self.window_loss / self.window_batches), "mean").item()
         self.run_loss, self.run_batches = self.run_loss + self.window_loss, self.run_batches + self.window_batches
         self.window_loss, self.window_batches = 0.0, 0
@@ -469,7 +496,7 @@ class _Loop:
         examples, tokens = (acc.reduce(torch.as_tensor(x, device=acc.device), "sum").item()
                             for x in (self.examples, self.tokens))
         trainable, total = count_params(model)
-        acc.unwrap_model(self.model, keep_fp32_wrapper=False)  # give the caller its model back without autocast
+        seq_len = self.positions / max(self.examples, 1)
         run_loss = self.run_loss + self.window_loss
         return TrainResult(
             history=self.pos.history, metrics=self.pos.metrics or {}, best_metric=self.pos.best,
@@ -478,6 +505,8 @@ class _Loop:
             stopped_early=self.pos.stopped_early, wall_time_s=wall_time, train_time_s=self.train_time,
             examples_per_s=examples / max(self.train_time, 1e-9), tokens_per_s=tokens / max(self.train_time, 1e-9),
             peak_memory_mb=peak_memory_mb(acc.device), trainable_params=trainable, total_params=total,
-            mfu=model_flops_utilisation(acc.device, total, tokens, self.train_time), precision=acc.mixed_precision,
-            device=str(acc.device), checkpoint=str(self.checkpoint) if self.checkpoint else None,
+            mfu=model_flops_utilisation(acc.device, flops_per_token(model, seq_len), tokens, self.train_time),
+            precision=acc.mixed_precision,
+            device=str(acc.device), distributed=acc.distributed_type.value, processes=acc.num_processes,
+            checkpoint=str(self.checkpoint) if self.checkpoint else None,
             checkpoint_size_mb=checkpoint_size_mb(self.checkpoint) if self.checkpoint else None)

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from .config import RESULTS, get_profile
+from .device import autocast, model_device, pick_device
+from .infer import length_batches
 
 LABEL_WORDS = (" negative", " positive")  # Rotten Tomatoes label order: 0 rotten, 1 fresh
 DESCRIPTIONS = ("a negative movie review", "a positive movie review")
@@ -106,20 +108,20 @@ def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_siz
     rows = [ids[:max_length] + tail for ids in
             tokenizer([f" {t}" for t in texts], add_special_tokens=False)["input_ids"]]
     model.eval()
-    decoder, head, device = model.get_decoder(), model.get_output_embeddings(), model.device
-    prefix = torch.tensor([tokenizer(before)["input_ids"]], device=device)  # (1, P)
-    kv = _prefix_kv(decoder, prefix)
+    decoder, head, device = model.get_decoder(), model.get_output_embeddings(), model_device(model)
     out = np.zeros((len(rows), len(word_ids)), dtype=np.float32)
-    order = np.argsort([len(r) for r in rows], kind="stable")
-    for batch in tqdm(np.array_split(order, -(-len(rows) // batch_size)), desc="scoring",
-                      disable=not progress):
-        ids, mask = _pad_right([rows[i] for i in batch], tokenizer.pad_token_id, device)  # (B, T) each
-        full = torch.cat([torch.ones_like(prefix).expand(len(batch), -1), mask], 1)  # (B, P + T)
-        hidden = decoder(input_ids=ids, attention_mask=full,
-                         cache=_batch_cache(kv, len(batch))).last_hidden_state  # (B, T, C)
-        last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]  # (B, C) at each row's last token
-        logp = head(last).float().log_softmax(-1)  # (B, V): only these rows need the vocab
-        out[batch] = logp[:, word_ids].cpu().numpy()
+    with autocast(model):
+        prefix = torch.tensor([tokenizer(before)["input_ids"]], device=device)  # (1, P)
+        kv = _prefix_kv(decoder, prefix)
+        for batch in tqdm(length_batches([len(r) for r in rows], batch_size), desc="scoring",
+                          disable=not progress):
+            ids, mask = _pad_right([rows[i] for i in batch], tokenizer.pad_token_id, device)  # (B, T) each
+            full = torch.cat([torch.ones_like(prefix).expand(len(batch), -1), mask], 1)  # (B, P + T)
+            hidden = decoder(input_ids=ids, attention_mask=full,
+                             cache=_batch_cache(kv, len(batch))).last_hidden_state  # (B, T, C)
+            last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]  # (B, C) at each row's last token
+            logp = head(last).float().log_softmax(-1)  # (B, V): only these rows need the vocab
+            out[batch] = logp[:, word_ids].cpu().numpy()
     return out
 
 
@@ -158,7 +160,7 @@ def _scores(method, seed, k, prompt, ds, max_length: int):
     from .loaders import load_model, load_tokenizer
     model_name = METHODS[method][0]
     tokenizer, texts = load_tokenizer(model_name), list(ds["test"]["text"])
-    model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base")
+    model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base").to(pick_device())
     total = sum(p.numel() for p in model.parameters())
     if method == "zeroshot-embed":
         return embed_similarity(model, tokenizer, texts, max_length=max_length, progress=False), total, 0

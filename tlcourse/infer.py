@@ -1,0 +1,50 @@
+"""Inference over many texts, the one way every lesson does it:
+
+    out = over_texts(model, tokenizer, texts, forward)   # forward(model, batch) -> (B, ...)
+
+Texts are sorted by length so each batch pads little, batches go to wherever the model lives,
+the forward pass runs under inference_mode and the course's precision (device.autocast), and
+the results come back on the CPU, in the texts' original order.
+"""
+import numpy as np
+
+from .device import autocast, model_device
+
+
+def length_batches(lengths, batch_size: int) -> list[np.ndarray]:
+    """Index batches of similar length: positions sorted by length (stable), cut every batch_size."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def to_device(batch: dict, model) -> dict:
+    """Every tensor of a batch on the model's device (asynchronous copies from pinned memory on CUDA)."""
+    device = model_device(model)
+    return {k: v.to(device, non_blocking=device.type == "cuda") if hasattr(v, "to") else v
+            for k, v in batch.items()}
+
+
+def over_texts(model, tokenizer, texts, forward, batch_size: int = 64, max_length: int = 128,
+               progress: bool = False, desc: str = "inference"):
+    """forward(model, batch) for every batch of `texts`; its (B, ...) outputs as one CPU tensor (N, ...).
+
+    batch: the tokenizer's input_ids, attention_mask (and token_type_ids), each (B, T), on the model's device.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)  # unpadded lists
+    keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
+    batches = length_batches([len(ids) for ids in enc["input_ids"]], batch_size)
+    outputs = []
+    model.eval()
+    with torch.inference_mode(), autocast(model):
+        for idx in tqdm(batches, desc=desc, disable=not progress):
+            rows = {k: [enc[k][i] for i in idx] for k in keys}
+            batch = tokenizer.pad(rows, return_tensors="pt")
+            outputs.append(forward(model, to_device(dict(batch), model)).float().cpu())
+    if not outputs:
+        raise ValueError("no texts given: pass at least one text")
+    out = torch.cat(outputs)  # (N, ...) in sorted order
+    restored = torch.empty_like(out)
+    restored[torch.as_tensor(np.concatenate(batches))] = out
+    return restored
