@@ -100,4 +100,18 @@ def test_explorer_builds_and_starts_without_limits():
     box = explorer(frame())
     controls = [c for row in box.children[:2] for c in row.children]
     assert [c.description for c in controls] == ["labels", "time s", "memory MB", "saved MB", "domain"]
-    assert controls[1].value == 100 and controls[2].value == 350  # the dearest measured: nothing excluded
+    assert controls[1].value == 10 ** controls[1].max and controls[2].value == 10 ** controls[2].max  # right end
+
+
+def test_untouched_sliders_answer_as_if_there_were_no_budget():
+    """At every measured size, the explorer's defaults (each budget at its right end, also after a
+    browser snaps the value a little) recommend what no budget at all recommends."""
+    from tlcourse.choose import situation
+    table = frame()
+    maxima = {"max_time_s": 1000.0, "max_memory_mb": 3500.0, "max_saved_mb": 900.0}
+    for labels in sorted(set(table["size"])):
+        snapped = {k: v * (1 - 1e-9) for k, v in maxima.items()}
+        chosen = recommend(situation({"labels": labels, **snapped, "domain": "same"}, maxima), table)
+        assert chosen.method == recommend(Situation(labels), table).method, labels
+    below = situation({"labels": 16, "max_time_s": 10.0, "domain": "same"}, maxima)
+    assert below.max_time_s == 10.0  # a slider moved left is a real limit

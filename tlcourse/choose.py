@@ -151,15 +151,22 @@ def _range_note(table, labels) -> list[str]:
     return []
 
 
+def situation(values: dict, maxima: dict) -> Situation:
+    """The Situation the explorer's controls describe: a budget slider at its right end means no
+    limit (a browser snaps a log slider's value, so the end, not a measured cost, is the default)."""
+    return Situation(**{k: None if k in maxima and v >= maxima[k] * (1 - 1e-6) else v
+                        for k, v in values.items()})
+
+
 def explorer(table):
     """Sliders for labels and the time, memory and storage budgets, a domain menu; prints
-    recommend()'s answer. Each budget slider starts at its largest measured cost (no limit)."""
+    recommend()'s answer. Each budget slider starts at its right end: no limit."""
     import ipywidgets as w
     sizes = sorted(set(table["size"]))
 
     def budget(col, label):  # log slider from a tenth of the cheapest to ten times the dearest
         lo, hi = np.log10(max(table[col].min(), 1e-3)) - 1, np.log10(max(table[col].max(), 1e-3)) + 1
-        return w.FloatLogSlider(value=table[col].max(), base=10, min=lo, max=hi, description=label)
+        return w.FloatLogSlider(value=10 ** hi, base=10, min=lo, max=hi, description=label)
 
     controls = {
         "labels": w.IntSlider(value=sizes[len(sizes) // 2], min=1, max=4 * sizes[-1], description="labels"),
@@ -168,9 +175,10 @@ def explorer(table):
         "max_saved_mb": budget("saved_mb", "saved MB"),
         "domain": w.Dropdown(options=list(DOMAINS), value="same", description="domain"),
     }
+    maxima = {k: 10 ** c.max for k, c in controls.items() if isinstance(c, w.FloatLogSlider)}
 
     def show(**values):
-        rec = recommend(Situation(**values), table)
+        rec = recommend(situation(values, maxima), table)
         print(f"-> {rec.method}: expected {rec.accuracy:.1f}% accuracy, {rec.time_s:.0f} s, "
               f"{rec.memory_mb:.0f} MB, {rec.saved_mb:.3g} MB saved per task")
         for line in rec.why:
@@ -178,4 +186,5 @@ def explorer(table):
 
     out = w.interactive_output(show, controls)
     boxes = list(controls.values())
-    return w.VBox([w.HBox(boxes[:3]), w.HBox(boxes[3:]), out])
+    note = w.HTML("A budget slider at its right end means no limit.")
+    return w.VBox([w.HBox(boxes[:3]), w.HBox(boxes[3:]), note, out])

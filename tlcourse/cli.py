@@ -15,8 +15,12 @@ def _doctor(args) -> int:
 
 
 def _run(args) -> int:
-    from .runbook import run
-    run(args.notebooks)
+    from .runbook import Interrupted, run
+    try:
+        run(args.notebooks)
+    except Interrupted as stopped:
+        print(f"interrupted: {stopped} left unchanged")
+        return 130  # 128 + SIGINT, as a shell reports Ctrl-C
     return 0
 
 

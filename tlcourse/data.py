@@ -5,8 +5,9 @@
     ds = take(tlcourse.load_dataset("rotten_tomatoes"), get_profile())
     enc = tokenize(ds, tokenizer, max_length=64)
 """
-import warnings
 from pathlib import Path
+
+from .quiet import warn
 
 READERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -106,7 +107,6 @@ def tokenize(ds, tokenizer, max_length: int, text_column: str = "text"):
     parts = list(out.values()) if isinstance(out, datasets.DatasetDict) else [out]
     cut, total = sum(sum(p["truncated"]) for p in parts), sum(len(p) for p in parts)
     if cut:
-        warnings.warn(f"{cut} of {total} texts are longer than {max_length} tokens and were "
-                      "truncated; raise max_length (or the profile's) to keep more of them",
-                      stacklevel=2)
+        warn(f"{cut} of {total} texts are longer than {max_length} tokens and were "
+             "truncated; raise max_length (or the profile's) to keep more of them")
     return out.remove_columns("truncated")

@@ -15,6 +15,7 @@ from . import assets
 from .assets import AssetError, CACHE, require_verified
 from .config import offline
 from .corpora import DATASETS
+from .quiet import no_weight_bars
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def load_model(name: str, task: str | None = None, dtype=None, **kwargs):
                          "with transformers, or load it yourself if you trust its author")
     path = resolve_model(name)  # fails in seconds, before transformers is imported
     import transformers
+    no_weight_bars()
     auto = getattr(transformers, TASKS[task])
     model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True, **kwargs)
     if task == "classification" and model.config.pad_token_id is None:

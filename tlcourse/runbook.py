@@ -36,17 +36,62 @@ def _scrub(value, home: str):
     return value
 
 
-def run_notebook(path: Path, timeout: int = 1800) -> float:
-    """Execute one notebook in place, from its own folder; returns wall seconds."""
+def run_notebook(path: Path, timeout: int = 1800, clients: list | None = None) -> float:
+    """Execute one notebook in place, from its own folder; returns wall seconds.
+
+    The file is written only once every cell has run: a run that stops early leaves it as it was.
+    clients: a list the NotebookClient is appended to (so another thread can stop its kernel)."""
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.read(path, as_version=4)
     start = time.time()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    if clients is not None:
+        clients.append(client)
+    client.execute()
     clean(nb)
     nbformat.write(nb, path)
     return time.time() - start
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a lesson; it is left as it was on disk."""
+
+
+def _run_or_interrupted(path: Path) -> float:
+    """run_notebook in a worker thread, so Ctrl-C reaches this thread as KeyboardInterrupt (nbclient
+    installs its own SIGINT handler only in the main thread, and its clean-up after one raises an
+    unrelated AssertionError). On Ctrl-C the kernel is killed and Interrupted raised."""
+    import threading
+    clients, outcome = [], {}
+
+    def work():
+        try:
+            outcome["seconds"] = run_notebook(path, clients=clients)
+        except BaseException as err:  # handed to the main thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        for client in clients:
+            _kill_kernel(client)
+        raise Interrupted(path.name) from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["seconds"]
+
+
+def _kill_kernel(client) -> None:
+    import atexit
+    atexit.unregister(client._cleanup_kernel)  # the kernel is gone: nothing left to clean up at exit
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
 
 
 def run(paths) -> dict:
@@ -57,7 +102,7 @@ def run(paths) -> dict:
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
     print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")
     for path in map(Path, paths):
-        times[path.name] = round(run_notebook(path), 1)
+        times[path.name] = round(_run_or_interrupted(path), 1)
         print(f"  {path.name:40s} {times[path.name]:7.1f} s", flush=True)
         times_file.parent.mkdir(parents=True, exist_ok=True)
         times_file.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")

@@ -25,6 +25,7 @@ from transformers import DataCollatorWithPadding, default_data_collator
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .checkpoint import checkpoint_size_mb, latest_checkpoint, load_checkpoint, save_checkpoint
+from . import quiet  # noqa: F401  (library FutureWarnings off while training)
 from .device import autocast, mixed_precision, model_device, peak_rss_mb, pick_device
 from .schedules import make_schedule
 
@@ -369,6 +370,10 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
     return loop.result(time.perf_counter() - t_start)
 
 
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1e5 else f"{n:,}"
+
+
 class _Loop:
     """The state `fit` carries between steps, and the loop itself."""
 
@@ -381,7 +386,9 @@ class _Loop:
         self.logged_step = pos.step  # the last step a log row covers
         self.run_loss, self.run_batches, self.examples, self.tokens, self.train_time = 0.0, 0, 0, 0, 0.0
         self.positions = 0  # padded positions: examples x mean padded length gives the attention term
-        self.bar = tqdm(total=total_steps, initial=pos.step, disable=not cfg.progress or not acc.is_main_process)
+        trainable, total = count_params(model)
+        self.bar = tqdm(total=total_steps, initial=pos.step, unit="step", desc=f"training {_millions(trainable)} of "
+                        f"{_millions(total)} weights", disable=not cfg.progress or not acc.is_main_process)
         self.plot = LivePlot() if cfg.live_plot and is_notebook() else None
 
     def run(self, train_loader):
