@@ -63,7 +63,8 @@ def grid_points(frame, methods=None):
                  time_s=("wall_time_s", "mean"), memory_mb=("peak_memory_mb", "median"),
                  params=("trainable_params", "mean"), saved_mb=("checkpoint_size_mb", "mean"),
                  seeds=("seed", "nunique")).assign(accuracy=lambda d: d.accuracy * 100,
-                                                   std=lambda d: d["std"].fillna(0) * 100)
+                                                   std=lambda d: d["std"].fillna(0) * 100,
+                                                   params=lambda d: d.params.round().astype(int))
 
 
 def pareto_front(points, cost: str, value: str = "accuracy") -> list[str]:

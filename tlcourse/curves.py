@@ -98,7 +98,8 @@ def curve_table(folder, config: CurveConfig = CurveConfig()):
 
 def curve_summary(table):
     """Method x labelled examples -> "accuracy ± std (seeds)", for the README and the lesson."""
-    cells = table.assign(cell=[f"{a:.1f} ± {s:.1f} ({n})" for a, s, n in
+    from .results import format_mean_std
+    cells = table.assign(cell=[f"{format_mean_std(a, s, 1)} ({n})" for a, s, n in
                                zip(table.accuracy, table["std"], table.seeds)])
     wide = cells.pivot(index="method", columns="size", values="cell").fillna("—")
     wide.columns = [f"{c} labels" for c in wide.columns]

@@ -222,27 +222,54 @@ def group_score_bars(scores: dict, ax=None, title=None):
     return ax
 
 
+def _log_axis(ax, ticks=None):
+    """A log x axis labelled in plain numbers: at `ticks` only (measured sizes), else at 1-2-5 steps
+    when the data span under two decades (so such an axis still has labels) and at decades beyond;
+    no minor ticks to collide with the labels."""
+    import math
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    ax.set_xscale("log")
+    if ticks is not None:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    else:
+        lo, hi = ax.get_xlim()
+        subs = (1.0, 2.0, 5.0) if math.log10(hi / lo) < 2 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _short(v: float) -> str:
+    """1500 -> "1.5k", 2e7 -> "20M": tick labels that fit."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= size:
+            return f"{v / size:g}{unit}"
+    return f"{v:g}"
+
+
 def learning_curves(table, baselines=None, floor=None, ax=None, title=None):
     """Accuracy % against labelled examples (log x), one line per method with a ± std band.
 
     table: curves.curve_table(); baselines: curves.baselines() rows, drawn as dotted horizontal
-    lines (zero-shot needs no labels); floor: majority-class accuracy %, a dashed gray line."""
+    lines (zero-shot needs no labels); floor: majority-class accuracy %, a dashed gray line.
+    The legend sits outside the axes, so it covers no point."""
     import matplotlib.pyplot as plt
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
+        _, ax = plt.subplots(figsize=(9, 4.5))
     for i, (method, c) in enumerate(table.sort_values("size").groupby("method", sort=False)):
         ax.plot(c["size"], c.accuracy, "o-", color=f"C{i}", label=method)
         ax.fill_between(c["size"], c.accuracy - c["std"], c.accuracy + c["std"], color=f"C{i}", alpha=0.2)
     for j, b in enumerate([] if baselines is None else baselines.itertuples()):
-        ax.axhline(b.accuracy, color=f"C{j + 5}", ls=":", label=f"{b.method} ({b.model}, {b.labels} labels)")
+        shots = f"{int(b.labels)} examples in the prompt" if b.labels else "no labels"
+        ax.axhline(b.accuracy, color=f"C{j + 5}", ls=":", label=f"{b.method} ({b.model}, {shots})")
     if floor is not None:
         ax.axhline(floor, color="gray", ls="--", label="majority class")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted(set(table["size"])), [str(n) for n in sorted(set(table["size"]))])
+    _log_axis(ax, sorted(int(n) for n in set(table["size"])))
     ax.set(xlabel="labelled training examples (log scale)", ylabel="test accuracy %",
            title=title or "Learning curves (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.figure.tight_layout()
     return ax
 
 
@@ -254,22 +281,25 @@ def pareto(points, costs=PARETO_COSTS, title=None):
     """Accuracy % against each cost (log x), one panel per cost; the Pareto-optimal methods (no
     other is both cheaper and more accurate) are joined by a line and drawn as stars.
 
-    points: choose.grid_points(); costs: {column: axis label}, the x-axis selector."""
+    points: choose.grid_points(); costs: {column: axis label}, the x-axis selector. Methods are
+    named in one legend beside the panels (same colour in every panel), not on the points."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from .choose import pareto_front
-    fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs) + 1.6, 3.8), squeeze=False)
+    colors = {m: f"C{i}" for i, m in enumerate(points.index)}
     for ax, (cost, label) in zip(axes[0], costs.items()):
         front = pareto_front(points, cost)
-        for i, (m, p) in enumerate(points.iterrows()):
+        for m, p in points.iterrows():
             ax.errorbar(p[cost], p.accuracy, yerr=p["std"], fmt="*" if m in front else "o",
-                        ms=13 if m in front else 7, color=f"C{i}", capsize=3)
-            ax.annotate(m, (p[cost], p.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.plot(points.loc[front, cost], points.loc[front, "accuracy"], "k--", lw=1, label="Pareto front")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # decades only: readable ticks
+                        ms=13 if m in front else 7, color=colors[m], capsize=3)
+        ax.plot(points.loc[front, cost], points.loc[front, "accuracy"], "k--", lw=1)
+        _log_axis(ax)
         ax.set(xlabel=f"{label}, log scale", ylabel="test accuracy %")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="lower right")
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=m) for m, c in colors.items()]
+    handles.append(Line2D([], [], color="k", ls="--", lw=1, label="Pareto front (stars)"))
+    fig.legend(handles=handles, loc="center right", fontsize=8)
     fig.suptitle(title or "Accuracy against cost: stars are Pareto-optimal")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
     return fig

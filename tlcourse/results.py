@@ -109,7 +109,7 @@ def summarize(frame, columns=None, by=KEYS):
     table["n_seeds"] = grouped["seed"].nunique()
     for c in columns:
         std = table[f"{c}_std"].fillna(0.0)  # one seed: no spread to show
-        table[c] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(table[f"{c}_mean"], std)]
+        table[c] = [format_mean_std(m, s) for m, s in zip(table[f"{c}_mean"], std)]
     return table.reset_index()
 
 
@@ -126,7 +126,7 @@ def method_table(folder, data="rotten_tomatoes", model=None):
     for method, runs in sorted(frame.groupby("method"), key=lambda kv: list(METHODS).index(kv[0])):
         acc = runs.metric_accuracy * 100
         rows.append({"method": method, "what trains": METHODS[method],
-                     "accuracy %": f"{acc.mean():.1f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.1f}",
+                     "accuracy %": mean_std(acc, 1),
                      "seeds": len(runs), "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
                      "time s": f"{runs.wall_time_s.mean():.0f}",
@@ -184,6 +184,22 @@ def _lesson_times(path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def mean_std(values, decimals: int | None = None) -> str:
+    """ "mean ± std" over seeds (std 0 for one seed), formatted by format_mean_std."""
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    return format_mean_std(v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0, decimals)
+
+
+def format_mean_std(mean: float, std: float, decimals: int | None = None) -> str:
+    """The course's one format for mean ± std: both with the same decimals; decimals=None: enough
+    for three significant digits of the mean."""
+    import math
+    if decimals is None:
+        decimals = max(0, 2 - math.floor(math.log10(abs(mean)))) if mean else 1
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
 def course_table(folder):
     """Every result file under `folder`, all lessons, in one table: one row per data, model, method
     and training size; each metric as mean ± std over seeds (accuracy-like ones in %), seeds, cost."""
@@ -197,10 +213,9 @@ def course_table(folder):
     for (data, model, method, labels), runs in frame.groupby(["data", "model", "method", "labels"]):
         row = {"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—"}
         for col in metrics:
-            pct = col.endswith(("accuracy", "f1"))  # shares: shown in %, one decimal
+            pct = col.endswith(("accuracy", "f1"))  # shares: shown in %
             v = runs[col].dropna() * (100 if pct else 1)
-            m, s = (v.mean(), v.std() if len(v) > 1 else 0.0)
-            row[col.removeprefix("metric_")] = (f"{m:.1f} ± {s:.1f}" if pct else f"{m:.4g} ± {s:.2g}") if len(v) else ""
+            row[col.removeprefix("metric_")] = mean_std(v, 1 if pct else None) if len(v) else ""
         rows.append(row | {"seeds": runs.seed.nunique(), "trainable params": f"{runs.trainable_params.mean():,.0f}",
                            "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
     return pd.DataFrame(rows)
