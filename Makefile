@@ -1,4 +1,5 @@
 # make course: set up, prefetch, run every lesson (default profile). make test: the test suite.
+# make test-browser: lesson 09 in JupyterLab under headless Chromium (installs Debian's chromium).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
@@ -6,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup prefetch course test lab exercises results curves bench gpu-check doctor clean
+.PHONY: setup prefetch course test test-browser lab exercises results curves bench gpu-check doctor clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +26,11 @@ course: prefetch
 test: prefetch
 	TLCOURSE_PROFILE=smoke $(PY) -m pytest tests notebooks solutions --nbval-lax \
 		--nbval-current-env --nbval-sanitize-with tests/sanitize.cfg -q
+
+test-browser: prefetch
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-browser.txt
+	$(PY) -m pytest browser -q
 
 exercises: setup
 	$(VENV)/bin/tlcourse exercises
