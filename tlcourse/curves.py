@@ -3,6 +3,7 @@
     run_curves()                          # sizes x methods x seeds of the profile; skips existing files
     table = curve_table(RESULTS / "cpu")  # method x size -> accuracy mean ± std over seeds, and cost
     crossing(table, "full", "probe")      # first size at which full fine-tuning >= the probe
+    CurveConfig(data="my.csv", text_column="review", label_column="verdict")  # a learner's data
 The largest point of every curve is the method grid itself (`make results`: the profile's
 train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
 """
@@ -21,22 +22,27 @@ class CurveConfig:
     smallest: int = 16  # the smallest labelled set
     factor: int = 4  # each size is this many times the one before, up to the profile's train_size
     step_share: float = 0.25  # every size trains >= this share of the full-size run's optimiser steps
-    data: str = "rotten_tomatoes"  # the task
+    data: object = "rotten_tomatoes"  # the task: course dataset name, table file path or DatasetDict
     model: str = "minilm-l6"  # the encoder
+    text_column: str = "text"  # the file's or DatasetDict's text column (course data: "text")
+    label_column: str = "label"  # the file's or DatasetDict's label column (course data: "label")
+
+    def splits(self):
+        """The task's train and test splits with text/label (data.load_splits)."""
+        from .data import load_splits
+        return load_splits(self.data, self.text_column, self.label_column)
 
 
-def full_size(profile, data: str = "rotten_tomatoes") -> int:
-    """The profile's train_size, or the whole training split when the profile takes all."""
-    if profile.train_size:
-        return profile.train_size
-    from .loaders import load_dataset
-    return len(load_dataset(data)["train"])
+def full_size(profile, config: CurveConfig = CurveConfig()) -> int:
+    """The profile's train_size, or the whole training split when it is smaller or the profile takes all."""
+    available = len(config.splits()["train"])
+    return min(profile.train_size, available) if profile.train_size else available
 
 
 def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
     """smallest, smallest*factor, ... below the full size; the full size (the method grid) last."""
     profile = profile or get_profile()
-    top, out = full_size(profile, config.data), []
+    top, out = full_size(profile, config), []
     while (config.smallest * config.factor ** len(out)) < top:
         out.append(config.smallest * config.factor ** len(out))
     return out + [top]
@@ -44,7 +50,7 @@ def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
 
 def min_steps(profile, config: CurveConfig = CurveConfig()) -> int:
     """The fewest optimiser steps any size trains for: a share of the full-size run's steps."""
-    full_steps = math.ceil(full_size(profile, config.data) / profile.batch_size) * profile.epochs
+    full_steps = math.ceil(full_size(profile, config) / profile.batch_size) * profile.epochs
     return max(1, math.ceil(config.step_share * full_steps))
 
 
@@ -64,7 +70,7 @@ def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
     profile = get_profile()
     *small, top = sizes(profile, config)
     fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, data=config.data,
-                  model=config.model)
+                  model=config.model, text_column=config.text_column, label_column=config.label_column)
     records = []
     for n in small:
         records += run_grid(config.methods, train_size=n, epochs=epochs_for(n, profile, config),
@@ -73,9 +79,14 @@ def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
 
 
 def _curve_rows(frame, config):
-    """Result rows of the curve methods, with the base method name ("probe-n16" -> "probe")."""
+    """Result rows of the curve methods on the config's data as it is now (files that record another
+    data hash are left out), with the base method name ("probe-n16" -> "probe")."""
+    from .data import data_hash, data_name
+    name = data_name(config.data, config.text_column, config.label_column)
     base = frame.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
-    keep = base.isin(config.methods) & (frame.data == config.data) & (frame.model == config.model)
+    keep = base.isin(config.methods) & (frame.data == name) & (frame.model == config.model)
+    if "data_hash" in frame:  # no hash recorded: a course file from before hashes
+        keep &= frame.data_hash.isna() | (frame.data_hash == data_hash(config.splits()))
     return frame[keep].assign(method=base[keep], size=frame.train_size[keep].astype(int))
 
 

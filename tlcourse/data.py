@@ -1,10 +1,14 @@
-"""Data for training: profile subsets, a learner's own CSV/JSON, and tokenising with a warning.
+"""Data for training: profile subsets, a learner's own CSV/JSON or DatasetDict (load_splits: one resolver
+for every data spec, with the hash and name result files record), and tokenising with a warning.
 
     ds = load_table("my_reviews.csv", text_column="review", label_column="stars",
                     labels=["bad", "good"])
+    ds = load_splits("my_reviews.csv", "review", "stars")  # any data spec -> train/test splits
+    data_hash(ds), data_name("my_reviews.csv")     # what result files record and are named by
     ds = take(tlcourse.load_dataset("rotten_tomatoes"), get_profile())
     enc = tokenize(ds, tokenizer, max_length=64)
 """
+import os
 from pathlib import Path
 
 from .quiet import warn
@@ -92,6 +96,82 @@ def _encode_labels(ds, labels):
         raise DataError(f"labels {outside[:10]} are outside the declared set {names}: fix those "
                         "rows, or pass labels=[...] listing every class")
     return ds.cast_column("label", datasets.ClassLabel(names=names))
+
+
+def is_file(data) -> bool:
+    """True when a data spec is a file to read with load_table: a Path, an existing file, or a
+    name ending in a table suffix (.csv, .json, ...); course and hub names are none of these."""
+    if isinstance(data, os.PathLike):
+        return True
+    return isinstance(data, str) and (Path(data).suffix in READERS or Path(data).is_file())
+
+
+def load_splits(data, text_column: str = "text", label_column: str = "label"):
+    """The train and test splits, with `text` and a ClassLabel `label`, of any data spec.
+
+    data: a course dataset name (loaders.load_dataset), a csv/tsv/json/jsonl/parquet file
+    (load_table, with the column names given) or a datasets.DatasetDict (renamed the same way).
+    """
+    import datasets
+    if isinstance(data, datasets.DatasetDict):
+        ds, where = _text_label(data, text_column, label_column), "the DatasetDict"
+    elif is_file(data):
+        ds, where = load_table(data, text_column, label_column), Path(data).name
+    else:
+        from .loaders import load_dataset
+        ds, where = load_dataset(data), repr(data)
+    missing = [s for s in ("train", "test") if s not in ds]
+    if missing:
+        raise DataError(f"{where} has no {' or '.join(missing)} split; its splits are {list(ds)}. "
+                        "Experiments train on train and score on test.")
+    return datasets.DatasetDict({s: ds[s] for s in ("train", "test")})
+
+
+def _text_label(ds, text_column: str, label_column: str):
+    """A learner's DatasetDict with its columns renamed to text/label and class-indexed labels."""
+    import datasets
+    columns = next(iter(ds.values())).column_names if ds else []
+    missing = [c for c in (text_column, label_column) if c not in columns]
+    if missing:
+        raise DataError(f"the DatasetDict has no column {', '.join(map(repr, missing))}; its "
+                        f"columns are {columns}. Pass text_column=... and label_column=... "
+                        "naming yours.")
+    ds = ds.rename_columns({c: n for c, n in ((text_column, "text"), (label_column, "label"))
+                            if c != n})
+    if all(isinstance(part.features["label"], datasets.ClassLabel) for part in ds.values()):
+        return ds
+    names = [str(v) for v in sorted({v for part in ds.values() for v in part.unique("label")})]
+    return datasets.DatasetDict({s: _encode_labels(part, names) for s, part in ds.items()})
+
+
+def data_hash(ds) -> str:
+    """sha256 of every split's texts and labels, in order (16 hex digits): any changed row,
+    added row or relabelled row changes it."""
+    import hashlib
+    import json
+    digest = hashlib.sha256()
+    for split in sorted(ds):
+        digest.update(json.dumps([split, list(ds[split]["text"]), list(ds[split]["label"])]).encode())
+    return digest.hexdigest()[:16]
+
+
+def data_name(data, text_column: str = "text", label_column: str = "label") -> str:
+    """How result files name a data spec: the course name, a file's stem ("<stem>-file" when the
+    stem is a course dataset's name), or "custom-<first 8 of its data_hash>" for a DatasetDict."""
+    from .corpora import DATASETS
+    if is_file(data):
+        stem = Path(data).stem
+        return f"{stem}-file" if stem in DATASETS else stem
+    if isinstance(data, str):
+        return data
+    return f"custom-{data_hash(load_splits(data, text_column, label_column))[:8]}"
+
+
+def data_source(data) -> str:
+    """What a result file records as the data given: the name or path, or a DatasetDict's shape."""
+    if isinstance(data, (str, os.PathLike)):
+        return str(data)
+    return "DatasetDict(" + ", ".join(f"{s}: {len(part)} rows" for s, part in data.items()) + ")"
 
 
 def tokenize(ds, tokenizer, max_length: int, text_column: str = "text"):

@@ -2,8 +2,11 @@
 
     run(Experiment("lora", seed=1))          # trains, evaluates on test, writes results/<profile>/
     run_grid(["probe", "head", "full"])      # every method x every seed of the profile
+    run_grid(["probe", "lora"], data="my.csv", text_column="review", label_column="verdict")
 The methods span the course: a frozen probe, partial fine-tuning, full fine-tuning, ULMFiT,
 BitFit and LoRA. They share data, model, loop and evaluation, and differ only in what trains.
+The data is a course dataset, a learner's file or a DatasetDict (data.load_splits); each result
+file records the data's hash, and run_grid reruns a file whose data has changed since.
 """
 import os
 import time
@@ -29,7 +32,9 @@ METHODS = {  # name -> what it trains (for tables and the decision explorer)
 class Experiment:
     method: str  # one of METHODS
     model: str = "minilm-l6"  # course model name or hub id
-    data: str = "rotten_tomatoes"  # course dataset with text/label
+    data: object = "rotten_tomatoes"  # course dataset name, table file path, or DatasetDict
+    text_column: str = "text"  # the file's or DatasetDict's text column (course data: "text")
+    label_column: str = "label"  # the file's or DatasetDict's label column (course data: "label")
     seed: int = 0  # data order, dropout and the head's initial weights
     train_size: int | None = None  # labeled examples; None: the profile's
     lr: float = 5e-5  # pretrained weights (BERT paper range 2e-5..5e-5 ... 1e-4)
@@ -51,16 +56,21 @@ class Experiment:
             raise ValueError("learning rates must be positive")
 
 
-def prepare(exp: Experiment, profile):
+def source(exp: Experiment):
+    """The experiment's whole train and test splits, with text/label (data.load_splits)."""
+    from .data import load_splits
+    return load_splits(exp.data, exp.text_column, exp.label_column)
+
+
+def prepare(exp: Experiment, profile, ds=None):
     """Tokenised train and test splits of the profile's size, and the label count.
 
-    The validation split is left out: no method here looks at it.
+    ds: source(exp) when already loaded. The validation split is left out: no method looks at it.
     """
     from .data import take, tokenize
-    from .loaders import load_dataset, load_tokenizer
-    ds = load_dataset(exp.data)
+    from .loaders import load_tokenizer
     sized = replace(profile, train_size=exp.train_size or profile.train_size)
-    ds = take({split: ds[split] for split in ("train", "test")}, sized, seed=exp.seed)
+    ds = take(source(exp) if ds is None else ds, sized, seed=exp.seed)
     tokenizer = load_tokenizer(exp.model)
     enc = tokenize(ds, tokenizer, profile.max_length)
     return enc["train"], enc["test"], tokenizer, ds["train"].features["label"].num_classes, ds
@@ -165,9 +175,11 @@ RUNNERS = {"majority": _majority, "probe": _probe}
 
 def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
     """Where run() writes this experiment's result JSON."""
+    from .data import data_name
     from .results import result_name
     profile = profile or get_profile()
-    return Path(out_dir or RESULTS / profile.name) / result_name(exp.name, exp.model, exp.data,
+    data = data_name(exp.data, exp.text_column, exp.label_column)
+    return Path(out_dir or RESULTS / profile.name) / result_name(exp.name, exp.model, data,
                                                                  profile.name, exp.seed)
 
 
@@ -186,19 +198,23 @@ def from_file(path) -> Experiment:
 def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dict:
     """Run one experiment in the active profile and write its result JSON; returns the record."""
     import json
+    from .data import data_hash, data_name, data_source
     from .device import seed_everything
     from .memory import PeakTracker
     from .results import write_result
     profile = profile or get_profile()
     seed_everything(exp.seed)
-    data = prepare(exp, profile)
+    whole = source(exp)
+    data = prepare(exp, profile, whole)
     with PeakTracker() as mem:
         record = RUNNERS.get(exp.method, _trained)(exp, profile, data)
     if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`: one writer
         return record
-    path = write_result(out_dir or RESULTS / profile.name, exp.name, exp.model, exp.data,
-                        profile.name, exp.seed, peak_memory_mb=mem.mb,
-                        train_size=len(data[0]), experiment=asdict(exp), **record)
+    given, name = data_source(exp.data), data_name(exp.data, exp.text_column, exp.label_column)
+    path = write_result(out_dir or RESULTS / profile.name, exp.name, exp.model, name,
+                        profile.name, exp.seed, peak_memory_mb=mem.mb, train_size=len(data[0]),
+                        data_hash=data_hash(whole), data_source=given,
+                        experiment=asdict(replace(exp, data=given)), **record)
     return json.loads(Path(path).read_text())
 
 
@@ -207,15 +223,28 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
     """Every method x every seed of the profile (tqdm progress); returns the records.
 
     skip_existing: read a result file that is already there instead of running it again
-    (a lesson then shows the grid `make results` wrote, and reruns only what is missing).
+    (a lesson then shows the grid `make results` wrote, and reruns only what is missing),
+    unless it records a data hash other than the data's now (a changed file): then rerun it.
+    fields: Experiment fields shared by every run (data=..., text_column=..., train_size=...).
     """
-    import json
+    import functools
     from tqdm.auto import tqdm
+    from .data import data_hash
     profile = get_profile()
     records = []
     jobs = [Experiment(m, seed=s, **fields) for m in methods for s in (seeds or profile.seeds)]
+    current = functools.cache(lambda: data_hash(source(jobs[0])))  # every job shares the data
     for exp in tqdm(jobs, desc="experiments"):
-        path = result_path(exp, out_dir, profile)
-        records.append(json.loads(path.read_text()) if skip_existing and path.exists()
-                       else run(exp, out_dir, profile))
+        old = _existing(result_path(exp, out_dir, profile), current) if skip_existing else None
+        records.append(old or run(exp, out_dir, profile))
     return records
+
+
+def _existing(path: Path, current) -> dict | None:
+    """The record at `path` when it stands for a run on today's data: its recorded data hash
+    equals current() (called only then), or it records none (course files from before hashes)."""
+    import json
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if "data_hash" not in record or record["data_hash"] == current() else None
