@@ -25,7 +25,9 @@ def test_student_keeps_a_third_of_the_blocks_and_trains_alone():
     assert all(p.grad is None for p in teacher.parameters())
     assert any(p.grad is not None for p in student.parameters())
     assert not model.teacher.training
-    batches = [dict(batch)] * 3
+    long = tlcourse.load_tokenizer("minilm-l6")(["a good film, " * 10, "a bad film. " * 10] * 8, padding=True,
+                                                return_tensors="pt")  # (16, ~50): compute, not call overhead
+    batches = [dict(long)] * 3
     assert inference_speed(student, batches) > 1.5 * inference_speed(teacher, batches)
 
 

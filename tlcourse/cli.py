@@ -63,9 +63,9 @@ def _results(args) -> int:
         from .results import course_map
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map()), "course-map")
-        if (RESULTS / "cpu-fp32").exists():
+        if (RESULTS / "cpu-bf16").exists():
             from .results import precision_table
-            update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu")), "precision")
+            update_readme(markdown(precision_table(RESULTS / "cpu", RESULTS / "cpu-bf16")), "precision")
     print(table)
     return 0
 
