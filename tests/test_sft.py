@@ -1,0 +1,176 @@
+"""Lesson 10's machinery: chat rendering and label masks, batched generation, metrics, result
+tables, the exercise checks, and the same loss as TRL's SFTTrainer on one batch."""
+import math
+
+import numpy as np
+import pytest
+import sacrebleu
+import torch
+
+import tlcourse
+from tlcourse.sft import IGNORE, chat_ids, collator, encode_chat, encode_pairs, learned_tokens, messages
+from tlcourse.translate import (common_prefix, corpus_scores, first_line, sentence_chrf, token_budgets, translate,
+                                translate_sizes, translation_pairs)
+
+PAIRS = [("Une réponse douce calme la fureur.", "A gentle answer turns away wrath."),
+         ("La langue des sages rend la science aimable.", "The tongue of the wise commends knowledge."),
+         ("Dieu est amour.", "God is love.")]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tlcourse.load_tokenizer("smollm2-135m")
+
+
+@pytest.fixture
+def tiny(tok):
+    """A randomly initialised 2-layer Llama with SmolLM2's vocabulary: same code paths, milliseconds."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_answer_only_labels_cover_exactly_the_answer_and_its_end_of_turn(tok):
+    chat = messages(*PAIRS[0])
+    ex = encode_chat(tok, chat, answer_only=True)
+    prompt = chat_ids(tok, chat[:-1], generation_prompt=True)
+    kept = [t for t, y in zip(ex["input_ids"], ex["labels"]) if y != IGNORE]
+    assert ex["labels"][:len(prompt)] == [IGNORE] * len(prompt)
+    assert tok.decode(kept) == PAIRS[0][1] + "<|im_end|>\n"
+    assert tok.decode(prompt).endswith("<|im_start|>assistant\n")
+    assert "You are a helpful AI assistant" in tok.decode(prompt)  # the template's own system turn
+    assert encode_chat(tok, chat, answer_only=False)["labels"] == ex["input_ids"]
+
+
+def test_few_shot_examples_are_earlier_turns_and_only_the_last_answer_is_learned(tok):
+    chat = messages(PAIRS[2][0], PAIRS[2][1], examples=PAIRS[:2])
+    assert [m["role"] for m in chat] == ["user", "assistant"] * 3
+    ex = encode_chat(tok, chat)
+    assert tok.decode([t for t, y in zip(ex["input_ids"], ex["labels"]) if y != IGNORE]) == "God is love.<|im_end|>\n"
+
+
+def test_learned_tokens_and_collator_padding(tok):
+    answer, every = (encode_pairs(tok, *zip(*PAIRS), answer_only=a) for a in (True, False))
+    n_answer = sum(len(tok(t + "<|im_end|>\n", add_special_tokens=False)["input_ids"]) for _, t in PAIRS)
+    assert learned_tokens(answer) == n_answer
+    assert learned_tokens(every) == sum(map(len, every["input_ids"])) - len(PAIRS)
+    batch = collator(tok)(list(answer))  # (B, T) each
+    lengths = [len(x) for x in answer["input_ids"]]
+    assert batch["input_ids"].shape == (3, max(lengths))
+    short = int(np.argmin(lengths))
+    assert (batch["labels"][short, lengths[short]:] == IGNORE).all()
+    assert (batch["attention_mask"][short, lengths[short]:] == 0).all()
+
+
+def test_same_loss_as_trl_sft_trainer_on_one_batch(tok, tiny, tmp_path):
+    """The course's answer-only loss = TRL's completion-only loss; every-token = TRL without it."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+    data = Dataset.from_list([{"prompt": messages(s), "completion": [{"role": "assistant", "content": t}]}
+                              for s, t in PAIRS])
+    losses = {}
+    for completion_only in (True, False):
+        ours = collator(tok)(list(encode_pairs(tok, *zip(*PAIRS), answer_only=completion_only)))
+        args = SFTConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True,
+                         completion_only_loss=completion_only, disable_tqdm=True)
+        trainer = SFTTrainer(model=tiny, args=args, train_dataset=data, processing_class=tok)
+        rows = [{k: trainer.train_dataset[i][k] for k in ("input_ids", "labels")} for i in range(len(PAIRS))]
+        theirs = trainer.data_collator(rows)  # TRL's own tokenisation, masking and padding
+        assert torch.equal(theirs["labels"], ours["labels"]) and torch.equal(theirs["input_ids"], ours["input_ids"])
+        with torch.no_grad():
+            losses[completion_only] = (tiny(**ours).loss.item(), trainer.compute_loss(tiny, dict(theirs)).item())
+        assert losses[completion_only][0] == pytest.approx(losses[completion_only][1], rel=1e-5)
+    assert losses[True][0] != pytest.approx(losses[False][0], rel=1e-3)  # the two losses differ: the test can fail
+
+
+def test_batched_translation_with_shared_prefix_equals_one_at_a_time(tok, tiny):
+    sources, references = ["Dieu est amour.", "Bonjour.", PAIRS[1][0]], ["God is love.", "Hello.", PAIRS[1][1]]
+    for examples in ((), PAIRS[:1]):  # the shared prefix: system + instruction, or + one example
+        out = translate(tiny, tok, sources, references, examples=examples, batch_size=2)
+        budget = max(token_budgets(tok, references))
+        for source, reference, hypothesis in zip(sources, references, out.hypotheses):
+            ids = torch.tensor([chat_ids(tok, messages(source, examples=examples), generation_prompt=True)])
+            alone = tiny.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                  max_new_tokens=token_budgets(tok, [reference])[0], pad_token_id=2)
+            assert first_line(tok.decode(alone[0, ids.shape[1]:], skip_special_tokens=True)) == hypothesis
+        assert 0 < out.new_tokens <= budget * len(sources) and out.seconds_per_sentence > 0
+
+
+def test_prefix_budgets_and_first_line(tok):
+    assert common_prefix([[1, 2, 3], [1, 2, 4, 5], [1, 2]]) == 2
+    assert token_budgets(tok, ["God is love."]) == [math.ceil(1.5 * len(tok("God is love.")["input_ids"])) + 4]
+    assert first_line("\n  God is love.\nThis verse means ...") == "God is love." and first_line("") == ""
+
+
+def test_scores_are_sacrebleus_corpus_scores():
+    refs = [t for _, t in PAIRS]
+    assert corpus_scores(refs, refs) == {"chrf": pytest.approx(100), "bleu": pytest.approx(100)}
+    hyps = ["A soft answer turns away anger.", "The wise speak knowledge.", "God is love."]
+    scores = corpus_scores(hyps, refs)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    assert 0 < scores["bleu"] < scores["chrf"] < 100
+    per = sentence_chrf(hyps, refs)
+    assert per[2] == pytest.approx(100) and np.mean(per) != pytest.approx(scores["chrf"])  # corpus != mean
+
+
+def test_pairs_are_short_and_the_test_set_is_fixed_across_seeds():
+    sizes = translate_sizes("smoke")
+    a, b = (translation_pairs("bible_fr_en", sizes, seed) for seed in (0, 1))
+    assert a["test"].equals(b["test"]) and not a["train"].equals(b["train"])
+    assert len(a["test"]) == sizes.test_pairs and len(a["train"]) == sizes.train_pairs
+    assert (a["train"].target.str.split().str.len() <= sizes.max_words).all()
+    assert set(a["test"].book).isdisjoint(a["train"].book)
+
+
+def test_tables_are_built_from_result_files(tmp_path):
+    from tlcourse.results import write_result
+    from tlcourse.translation_runs import compare, describe_difference, translation_table
+    refs = [t for _, t in PAIRS]
+    for method, hyps in (("zeroshot", ["No.", "I cannot translate.", "Love."]), ("sft-lora-answer", refs)):
+        for seed in (0, 1):
+            write_result(tmp_path, method, "smollm2-135m", "bible_fr_en", "smoke", seed,
+                         corpus_scores(hyps, refs), 10, 100, 1.0, 5.0, 0.1, sentence_chrf=sentence_chrf(hyps, refs),
+                         seconds_per_sentence=0.5, hypotheses=hyps)
+    table = translation_table(tmp_path).set_index("method")
+    assert list(table.index) == ["zeroshot", "sft-lora-answer"] and table.loc["sft-lora-answer", "seeds"] == 2
+    assert table.loc["sft-lora-answer", "chrF"] == "100.0 ± 0.0"
+    mean, low, high, seeds = compare(tmp_path, "sft-lora-answer", "zeroshot")
+    assert seeds == 2 and low < mean < high and low > 0
+    assert describe_difference("sft-lora-answer", "zeroshot", mean, low, high, seeds).endswith("sft-lora-answer is ahead")
+    assert "neither" in describe_difference("a", "b", 0.5, -1.0, 2.0, 3)
+
+
+def test_label_mask_check_names_the_mistake(tok):
+    from tlcourse.checks_translate import check_label_mask
+    chat = messages(*PAIRS[0])
+    ids, right = chat_ids(tok, chat), encode_chat(tok, chat)["labels"]
+    assert check_label_mask(right, tok, chat).startswith("Correct")
+    with pytest.raises(AssertionError, match="every-token"):
+        check_label_mask(ids, tok, chat)
+    with pytest.raises(AssertionError, match="inverted"):
+        check_label_mask([IGNORE if y != IGNORE else t for y, t in zip(right, ids)], tok, chat)
+    with pytest.raises(AssertionError, match="assistant header"):
+        n = len(chat_ids(tok, chat[:-1]))
+        check_label_mask([IGNORE] * n + ids[n:], tok, chat)
+    with pytest.raises(AssertionError, match="end-of-turn"):
+        check_label_mask(right[:-2] + [IGNORE, IGNORE], tok, chat)
+
+
+def test_learned_share_and_chrf_checks(tok):
+    from tlcourse.checks_translate import _chrf_parts, check_chrf, check_learned_share
+    answer, every = (encode_pairs(tok, *zip(*PAIRS), answer_only=a) for a in (True, False))
+    share = learned_tokens(answer) / learned_tokens(every)
+    assert check_learned_share(share, answer, every).startswith("Correct")
+    with pytest.raises(AssertionError, match="percentage"):
+        check_learned_share(100 * share, answer, every)
+    hyps, refs = ["A soft answer turns away anger.", "God is love"], ["A gentle answer turns away wrath.", "God is love."]
+    assert _chrf_parts(hyps, refs) == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    assert check_chrf(sacrebleu.corpus_chrf(hyps, [refs]).score, hyps, refs).startswith("Correct")
+    mean = np.mean([sacrebleu.sentence_chrf(h, [r]).score for h, r in zip(hyps, refs)])
+    for wrong, hint in ((mean, "mean of the sentence"), (_chrf_parts(hyps, refs, spaces=True), "spaces"),
+                        (_chrf_parts(hyps, refs, beta=1.0), "beta = 2")):
+        with pytest.raises(AssertionError, match=hint):
+            check_chrf(wrong, hyps, refs)
