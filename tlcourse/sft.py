@@ -13,7 +13,7 @@ comes from the answer alone: what TRL's SFTTrainer calls completion-only loss.
 import time
 from dataclasses import dataclass
 
-IGNORE = -100  # label value that cross-entropy skips
+from .lm import IGNORE  # label value that cross-entropy skips
 INSTRUCTION = "Translate to English: "  # the user turn is this, then the French text
 
 

@@ -130,11 +130,11 @@ def translate(model, tokenizer, sources, references, examples=(), batch_size: in
     """Greedy translations, batched. The prompt part every sentence shares runs through the model
     once and its keys/values are reused (a KV cache); each sentence's own tokens follow padding,
     sorted by length; decoding (with the cache) stops at end-of-turn or the batch's token budget."""
-    from .device import autocast
+    from .device import autocast, model_device
     from .zeroshot import _prefix_kv
     prompts = [chat_ids(tokenizer, messages(s, examples=examples), generation_prompt=True) for s in sources]
     P = min(common_prefix(prompts), min(map(len, prompts)) - 1)  # each row keeps at least one own token
-    budgets, device = token_budgets(tokenizer, references), next(model.parameters()).device
+    budgets, device = token_budgets(tokenizer, references), model_device(model)
     model.eval()
     hypotheses, new_tokens, start = [""] * len(prompts), 0, time.perf_counter()
     with autocast(model):

@@ -84,6 +84,7 @@ def _write(path: Path, run: tuple, test, out, metrics: dict, **record) -> dict:
 def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=None,
                   skip_existing: bool = True) -> dict:
     """Prompt the pretrained model with k example pairs (the seed's first k training pairs)."""
+    from .train import count_params
     from .loaders import load_model, load_tokenizer
     from .memory import PeakTracker
     profile = get_profile()
@@ -98,7 +99,7 @@ def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=
     with PeakTracker() as mem:
         out = translate(model, tokenizer, test.source, test.target, examples, sizes.gen_batch)
     costs = cost_measures(model, tokenizer, sizes, profile) if k == 0 and data == "bible_fr_en" else {}
-    total = sum(p.numel() for p in model.parameters())
+    total = count_params(model)[1]
     return _write(path, (method, data, seed, profile), test, out, costs, trainable_params=0,
                   total_params=total, wall_time_s=out.seconds, peak_memory_mb=mem.mb,
                   checkpoint_size_mb=0.0, k=k, examples=examples)
@@ -172,6 +173,7 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
     """The Bible LoRA model (DOMAIN_BASE, first seed) on the interface strings: as it is (n=0), or
     after one more fine-tune on n interface pairs (None: all) at the rate the Bible run chose."""
     from peft import PeftModel
+    from .train import count_params
     from .loaders import load_model, load_tokenizer
     from .memory import PeakTracker
     from .sft import SFTSettings, encode_pairs, fit_sft
@@ -198,9 +200,9 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
             metrics["val_loss"] = fit_sft(model, train, val, tokenizer, config).val_loss
         test = pairs["test"]
         out = translate(model, tokenizer, test.source, test.target, batch_size=sizes.gen_batch)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable, total = count_params(model)
     return _write(path, (domain_method(n), "jupyter_fr_en", seed, profile), test, out, metrics,
-                  trainable_params=trainable, total_params=sum(p.numel() for p in model.parameters()),
+                  trainable_params=trainable, total_params=total,
                   wall_time_s=time.perf_counter() - start, peak_memory_mb=mem.mb, checkpoint_size_mb=None,
                   in_domain_pairs=train_pairs, lr=bible["lr"])
 
