@@ -171,10 +171,12 @@ def explorer_output(page):
 
 
 def table_row(page, label: str) -> dict:
-    """The row labelled `label` of the lesson's situations table (a DataFrame), as {column: text}."""
-    row = page.locator("table.dataframe tbody tr").filter(
+    """The row labelled `label` of the course's situations table (a DataFrame), as {column: text}.
+    It is the first such row in the page: the own-data section below the explorer has its own."""
+    rows = page.locator("table.dataframe tbody tr").filter(
         has=page.locator("th", has_text=re.compile(f"^{re.escape(label)}$")))
-    expect(row).to_have_count(1)
+    expect(rows.first).to_be_visible()
+    row = rows.first
     header = row.locator("xpath=ancestor::table").locator("thead th").all_inner_texts()
     return dict(zip(header[1:], row.locator("td").all_inner_texts()))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # the course checkout
 CACHE = Path(os.environ.get("TLCOURSE_CACHE", ROOT / "data" / "cache"))  # git-ignored
 RESULTS = ROOT / "results"  # result JSON files, one folder per profile
+EXAMPLES = ROOT / "data" / "examples"  # small data files shipped with the course
 
 
 @dataclass(frozen=True)

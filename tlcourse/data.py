@@ -168,7 +168,11 @@ def data_name(data, text_column: str = "text", label_column: str = "label") -> s
 
 
 def data_source(data) -> str:
-    """What a result file records as the data given: the name or path, or a DatasetDict's shape."""
+    """What a result file records as the data given: the name, a file's path (from the course
+    checkout when the file lies inside it, so no machine path is written), or a DatasetDict's shape."""
+    from .config import ROOT
+    if is_file(data) and Path(data).resolve().is_relative_to(ROOT):
+        return Path(data).resolve().relative_to(ROOT).as_posix()
     if isinstance(data, (str, os.PathLike)):
         return str(data)
     return "DatasetDict(" + ", ".join(f"{s}: {len(part)} rows" for s, part in data.items()) + ")"
