@@ -174,9 +174,9 @@ def test_readme_precision_table_is_generated_from_result_files():
     from tlcourse.results import markdown, precision_table, readme_section
     readme = (ROOT / "README.md").read_text()
     a, b = readme_section(readme, "precision")
-    expected = markdown(precision_table(ROOT / "results" / "cpu", ROOT / "results" / "cpu-bf16"))
+    expected = markdown(precision_table(ROOT / "results" / "cpu-fp32", ROOT / "results" / "cpu-bf16"))
     assert readme[a:b].strip() == expected.strip(), \
-        "README's precision table differs from results/cpu and results/cpu-bf16: run `tlcourse results --readme --profile cpu`"
+        "README's precision table differs from results/cpu-fp32 and results/cpu-bf16: run `tlcourse results --readme --profile cpu`"
 
 
 def test_readme_learning_curves_are_generated_from_result_files():

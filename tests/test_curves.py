@@ -1,22 +1,18 @@
-"""Lesson 09's learning curves: sizes and the epochs rule, tables from files, where curves cross."""
+"""Lesson 09's learning curves: sizes and the step budget, tables from files, where curves cross."""
 import pandas as pd
 import pytest
 
 from tlcourse.config import get_profile
 from tlcourse.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
-                             epochs_for, lead_changes, min_steps, sizes)
+                             lead_changes, sizes, step_budget)
 from tlcourse.results import course_table, write_result
 
 
-def test_sizes_and_the_minimum_steps_rule():
+def test_sizes_and_the_step_budget():
     cpu, smoke = get_profile("cpu"), get_profile("smoke")
     assert sizes(cpu) == [16, 64, 256, 1000] and sizes(smoke) == [16, 64]
-    assert min_steps(cpu) == 32  # a quarter of 63 steps x 2 epochs
-    assert [epochs_for(n, cpu) for n in (16, 64, 256, 1000)] == [32, 8, 2, 2]
-    for n in (16, 64, 256):  # every size gets at least min_steps optimiser steps
-        assert epochs_for(n, cpu) * -(-n // cpu.batch_size) >= min_steps(cpu)
-    assert epochs_for(16, smoke) == 1  # smoke stays tiny
-    assert epochs_for(16, cpu, CurveConfig(step_share=0.5)) == 63
+    assert step_budget(cpu) == 8 * 63  # the full-size run's epochs x steps per epoch, for every size
+    assert step_budget(smoke) == 4
 
 
 def table(full=(60, 66, 72, 78), probe=(64, 68, 70, 71)):

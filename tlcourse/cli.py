@@ -65,7 +65,7 @@ def _results(args) -> int:
         update_readme(markdown(course_map()), "course-map")
         if (RESULTS / "cpu-bf16").exists():
             from .results import precision_table
-            update_readme(markdown(precision_table(RESULTS / "cpu", RESULTS / "cpu-bf16")), "precision")
+            update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu-bf16")), "precision")
     print(table)
     return 0
 

@@ -6,6 +6,9 @@
     CurveConfig(data="my.csv", text_column="review", label_column="verdict")  # a learner's data
 The largest point of every curve is the method grid itself (`make results`: the profile's
 train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
+Every size trains under the same step budget as the largest and is scored on the same fixed
+validation set at the same steps, early-stopping there: data size is not confounded with epochs.
+Each method uses the rate chosen on validation at the largest size.
 """
 import math
 from dataclasses import dataclass
@@ -21,7 +24,6 @@ class CurveConfig:
     methods: tuple[str, ...] = ("probe", "last2", "full", "lora")  # frozen, partial, full, PEFT
     smallest: int = 16  # the smallest labelled set
     factor: int = 4  # each size is this many times the one before, up to the profile's train_size
-    step_share: float = 0.25  # every size trains >= this share of the full-size run's optimiser steps
     data: object = "rotten_tomatoes"  # the task: course dataset name, table file path or DatasetDict
     model: str = "minilm-l6"  # the encoder
     text_column: str = "text"  # the file's or DatasetDict's text column (course data: "text")
@@ -34,8 +36,9 @@ class CurveConfig:
 
 
 def full_size(profile, config: CurveConfig = CurveConfig()) -> int:
-    """The profile's train_size, or the whole training split when it is smaller or the profile takes all."""
-    available = len(config.splits()["train"])
+    """The profile's train_size, or every training row outside validation when that is fewer."""
+    from .data import training_pool_size
+    available = training_pool_size(config.splits(), profile)
     return min(profile.train_size, available) if profile.train_size else available
 
 
@@ -48,34 +51,27 @@ def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
     return out + [top]
 
 
-def min_steps(profile, config: CurveConfig = CurveConfig()) -> int:
-    """The fewest optimiser steps any size trains for: a share of the full-size run's steps."""
-    full_steps = math.ceil(full_size(profile, config) / profile.batch_size) * profile.epochs
-    return max(1, math.ceil(config.step_share * full_steps))
-
-
-def epochs_for(size: int, profile, config: CurveConfig = CurveConfig()) -> int:
-    """The profile's epochs, or more when `size` examples would give fewer than min_steps steps.
-
-    epochs = max(profile.epochs, ceil(min_steps / ceil(size / batch_size)))
-    """
-    steps_per_epoch = math.ceil(size / profile.batch_size)
-    return max(profile.epochs, math.ceil(min_steps(profile, config) / steps_per_epoch))
+def step_budget(profile, config: CurveConfig = CurveConfig()) -> int:
+    """Optimiser steps every size may train: the full-size run's epochs x steps per epoch."""
+    return profile.epochs * math.ceil(full_size(profile, config) / profile.batch_size)
 
 
 def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
                skip_existing: bool = True) -> list[dict]:
-    """Every size x method x seed (smallest sizes first); existing result files are read, not rerun."""
+    """The method grid first (it chooses each method's rate on validation), then every smaller
+    size x method x seed at that rate; existing result files are read, not rerun."""
     from .experiments import run_grid
     profile = get_profile()
     *small, top = sizes(profile, config)
     fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, data=config.data,
                   model=config.model, text_column=config.text_column, label_column=config.label_column)
-    records = []
+    records = run_grid(config.methods, **fields)  # the top point
+    rates = {r["method"]: r["lr"] for r in records}
     for n in small:
-        records += run_grid(config.methods, train_size=n, epochs=epochs_for(n, profile, config),
-                            tag=f"n{n}", **fields)
-    return records + run_grid(config.methods, **fields)  # the top point: the method grid
+        for method in config.methods:
+            records += run_grid([method], train_size=n, lr=rates[method], max_steps=step_budget(profile, config),
+                                evaluations=profile.epochs, tag=f"n{n}", **fields)
+    return records
 
 
 def _curve_rows(frame, config):

@@ -21,13 +21,44 @@ class DataError(ValueError):
 
 
 def take(ds, profile, seed: int = 0):
-    """The profile's subset of each split: train_size for train, eval_size for the others."""
+    """The profile's subset of each split: train_size for train (drawn with `seed`), eval_size for
+    the others (always drawn with seed 0: every seed is scored on the same items)."""
     import datasets
     out = {}
     for split, part in ds.items():
-        n = profile.train_size if split == "train" else profile.eval_size
-        out[split] = part if n is None or n >= len(part) else part.shuffle(seed=seed).select(range(n))
+        n, order = (profile.train_size, seed) if split == "train" else (profile.eval_size, 0)
+        out[split] = part if n is None or n >= len(part) else part.shuffle(seed=order).select(range(n))
     return datasets.DatasetDict(out)
+
+
+VALIDATION_SHARE = 0.2  # of the training split, held out for validation when eval_size is larger or None
+
+
+def validation_size(n_train: int, profile) -> int:
+    """Rows of the training split held out for validation: eval_size, at most a fifth of it."""
+    share = max(1, round(VALIDATION_SHARE * n_train))
+    return min(profile.eval_size, share) if profile.eval_size else share
+
+
+def protocol_splits(ds, profile, seed: int = 0, train_size: int | None = None):
+    """train / validation / test for the experiments: the same validation and test items for every
+    seed and method; the seed draws only the training subset.
+
+    Validation is held out of the training split with seed 0 (so it never overlaps any seed's
+    training subset); the test split is the profile's eval_size drawn with seed 0."""
+    import datasets
+    pool = ds["train"].shuffle(seed=0)
+    n_val = validation_size(len(pool), profile)
+    val, rest = pool.select(range(n_val)), pool.select(range(n_val, len(pool)))
+    n = train_size or profile.train_size
+    train = rest if n is None or n >= len(rest) else rest.shuffle(seed=seed).select(range(n))
+    test = take(datasets.DatasetDict(test=ds["test"]), profile)["test"]
+    return datasets.DatasetDict(train=train, validation=val, test=test)
+
+
+def training_pool_size(ds, profile) -> int:
+    """Rows a training subset can be drawn from: the training split less the validation rows."""
+    return len(ds["train"]) - validation_size(len(ds["train"]), profile)
 
 
 def _read(path: Path, encoding: str):

@@ -126,29 +126,35 @@ def text_batches(tokenizer, texts, batch_size: int = 32, max_length: int = 64) -
 def train_classifier(exp, profile=None, cache: bool = True):
     """experiments.run's recipe for one method, returning the trained model (run keeps only the numbers).
 
-    Returns (model, test metrics, data) with data = experiments.prepare's (train, test, tokenizer,
-    num_labels, raw). With cache, the weights are saved under data/cache/trained/ and reloaded by a
-    later call with the same experiment and profile (lesson 08 reuses lesson 07's teacher).
+    Returns (model, test metrics, data) with data = (train, test, tokenizer, num_labels, raw) from
+    experiments.prepare; training early-stops on its validation set. With cache, the weights are
+    saved under data/cache/trained/ and reloaded by a later call with the same experiment fields,
+    protocol and data (lesson 08 reuses lesson 07's teacher).
     """
+    import hashlib
+    import json
     from safetensors.torch import load_model, save_model
     from .config import CACHE, get_profile
     from .device import seed_everything
-    from .experiments import build_model, prepare, result_path, train_model
+    from .data import data_hash
+    from .experiments import experiment_fields, build_model, prepare, protocol, result_path, source, train_model
     from .train import evaluate
     profile = profile or get_profile()
     seed_everything(exp.seed)
     data = prepare(exp, profile)
-    train, test, tokenizer, num_labels, _ = data
-    model = build_model(exp, num_labels)
-    path = CACHE / "trained" / result_path(exp, ".", profile).with_suffix(".safetensors").name
+    model = build_model(exp, data.num_labels)
+    key = json.dumps([experiment_fields(exp), protocol(exp, profile), data_hash(source(exp))], sort_keys=True, default=str)
+    name = result_path(exp, ".", profile).stem + "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    path = CACHE / "trained" / f"{name}.safetensors"
     if cache and path.exists():
         load_model(model, path)
     else:
-        train_model(exp, profile, model, train, tokenizer)
+        train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_model(model, str(path))
-    return model.eval(), evaluate(model, test, tokenizer=tokenizer), data
+    metrics = evaluate(model, data.test, tokenizer=data.tokenizer)
+    return model.eval(), metrics, (data.train, data.test, data.tokenizer, data.num_labels, data.raw)
 
 
 @dataclass

@@ -8,10 +8,12 @@ BitFit and LoRA. They share data, model, loop and evaluation, and differ only in
 The data is a course dataset, a learner's file or a DatasetDict (data.load_splits); each result
 file records the data's hash, and run_grid reruns a file whose data has changed since.
 """
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import RESULTS, get_profile
 
@@ -28,6 +30,19 @@ METHODS = {  # name -> what it trains (for tables and the decision explorer)
 }
 
 
+GRID = {  # method -> (candidates for Experiment.lr, chosen on validation; the value run() takes alone)
+    "probe": ((1e-3, 1e-2, 1e-1, 1.0, 10.0), 1.0),  # the probe's C (inverse L2 strength), not a rate
+    "head": ((3e-4, 1e-3, 3e-3, 1e-2), 1e-3),
+    "last1": ((2e-5, 5e-5, 1e-4), 5e-5),
+    "last2": ((2e-5, 5e-5, 1e-4), 5e-5),
+    "bitfit": ((1e-3, 3e-3, 1e-2), 1e-3),
+    "lora": ((1e-3, 3e-3, 1e-2), 1e-3),
+    "full": ((2e-5, 5e-5, 1e-4), 5e-5),
+    "ulmfit": ((2e-5, 5e-5, 1e-4), 5e-5),
+}
+HEAD_EPOCHS, HEAD_PATIENCE = 100, 10  # the head on cached features: an epoch costs milliseconds
+
+
 @dataclass
 class Experiment:
     method: str  # one of METHODS
@@ -35,12 +50,16 @@ class Experiment:
     data: object = "rotten_tomatoes"  # course dataset name, table file path, or DatasetDict
     text_column: str = "text"  # the file's or DatasetDict's text column (course data: "text")
     label_column: str = "label"  # the file's or DatasetDict's label column (course data: "label")
-    seed: int = 0  # data order, dropout and the head's initial weights
+    seed: int = 0  # the training subset, data order, dropout and the head's initial weights
     train_size: int | None = None  # labeled examples; None: the profile's
-    lr: float = 5e-5  # pretrained weights (BERT paper range 2e-5..5e-5 ... 1e-4)
-    head_lr: float = 1e-3  # the new head, and the small sets BitFit/LoRA train
+    lr: float | None = None  # the method's rate (probe: C); None: run_grid chooses it on validation, run() takes GRID's default
+    head_lr: float = 1e-3  # the new head's rate when pretrained weights train too (last-k, full, ULMFiT)
+    decay: float = 2.6  # ULMFiT: each block learns this many times slower than the one above
     lora_r: int = 8  # LoRA rank
-    epochs: int | None = None  # None: the profile's
+    epochs: int | None = None  # most passes over the training data; None: the profile's
+    patience: int | None = None  # evaluations without a better validation accuracy before stopping; None: the profile's
+    max_steps: int | None = None  # a step budget instead of epochs (learning curves); evaluated `evaluations` times
+    evaluations: int | None = None  # with max_steps: validation evaluations spread evenly over the budget
     batch_size: int | None = None  # examples per step per process; None: the profile's
     tag: str = ""  # appended to the method name in the result file (e.g. "n64")
 
@@ -49,11 +68,25 @@ class Experiment:
         """The method as result files name it: "lora", or "lora-r4" with a tag."""
         return f"{self.method}-{self.tag}" if self.tag else self.method
 
+    @property
+    def rate(self) -> float | None:
+        """The rate this run uses: lr, or the method's default (None for the majority class)."""
+        return self.lr if self.lr is not None or self.method not in GRID else GRID[self.method][1]
+
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
-        if self.lr <= 0 or self.head_lr <= 0:
+        if (self.lr is not None and self.lr <= 0) or self.head_lr <= 0:
             raise ValueError("learning rates must be positive")
+
+
+class Prepared(NamedTuple):
+    train: object  # tokenised training subset (the seed's)
+    validation: object  # tokenised validation set: the same for every seed and method
+    test: object  # tokenised test set: the same for every seed and method
+    tokenizer: object
+    num_labels: int
+    raw: object  # the DatasetDict of texts and labels (train, validation, test)
 
 
 def source(exp: Experiment):
@@ -62,71 +95,163 @@ def source(exp: Experiment):
     return load_splits(exp.data, exp.text_column, exp.label_column)
 
 
-def prepare(exp: Experiment, profile, ds=None):
-    """Tokenised train and test splits of the profile's size, and the label count.
+def prepare(exp: Experiment, profile, ds=None) -> Prepared:
+    """Tokenised train, validation and test sets (data.protocol_splits) and the label count.
 
-    ds: source(exp) when already loaded. The validation split is left out: no method looks at it.
-    """
-    from .data import take, tokenize
+    ds: source(exp) when already loaded."""
+    from .data import protocol_splits, tokenize
     from .loaders import load_tokenizer
-    sized = replace(profile, train_size=exp.train_size or profile.train_size)
-    ds = take(source(exp) if ds is None else ds, sized, seed=exp.seed)
+    ds = protocol_splits(source(exp) if ds is None else ds, profile, exp.seed, exp.train_size)
     tokenizer = load_tokenizer(exp.model)
     enc = tokenize(ds, tokenizer, profile.max_length)
-    return enc["train"], enc["test"], tokenizer, ds["train"].features["label"].num_classes, ds
+    return Prepared(enc["train"], enc["validation"], enc["test"], tokenizer,
+                    ds["train"].features["label"].num_classes, ds)
 
 
-def _probe(exp, profile, data) -> dict:
+def protocol(exp: Experiment, profile) -> dict:
+    """The settings besides the Experiment's fields that decide a result: a file made under other
+    settings is not reused (run_grid reruns it)."""
+    return {"epochs": exp.epochs or profile.epochs, "patience": exp.patience or profile.patience,
+            "batch_size": exp.batch_size or profile.batch_size, "max_length": profile.max_length,
+            "train_size": exp.train_size or profile.train_size, "eval_size": profile.eval_size,
+            "selection": "validation accuracy, best weights restored", "version": PROTOCOL_VERSION}
+
+
+PROTOCOL_VERSION = 2  # 1: fixed epochs, test reshuffled per seed; 2: validation, early stopping, fixed test
+
+
+def _features(exp, profile, data: Prepared):
+    """Frozen mean-pooled features of train, validation and test, cached on disk (validation and
+    test are the same items for every seed, so they are embedded once), and what embedding the
+    training and validation texts costs from scratch (the seconds it took when it was computed)."""
     from .device import pick_device
-    from .features import embed, probe
+    from .features import cached_embed
     from .loaders import load_model
-    train, test, tokenizer, num_labels, raw = data
-    start = time.perf_counter()
     model = load_model(exp.model, task="base").to(pick_device())
-    X = [embed(model, tokenizer, raw[s]["text"], max_length=profile.max_length, progress=False)
-         for s in ("train", "test")]
-    clf = probe(X[0], raw["train"]["label"], seed=exp.seed)
+    X, seconds = {}, {}
+    for s in ("train", "validation", "test"):
+        X[s], seconds[s] = cached_embed(exp.model, model, data.tokenizer, data.raw[s]["text"], timed=True,
+                                        max_length=profile.max_length, progress=False)
     total = sum(p.numel() for p in model.parameters())
-    head = X[0].shape[1] * num_labels + num_labels
-    return {"metrics": {"accuracy": float(clf.score(X[1], raw["test"]["label"]))},
-            "trainable_params": head, "total_params": total + head,
-            "wall_time_s": time.perf_counter() - start, "checkpoint_size_mb": head * 4 / 2**20}
+    return X, seconds["train"] + seconds["validation"], total
 
 
-def _majority(exp, profile, data) -> dict:
-    from .features import majority_accuracy
-    raw = data[-1]
-    return {"metrics": {"accuracy": majority_accuracy(raw["train"]["label"], raw["test"]["label"])},
-            "trainable_params": 0, "total_params": 0, "wall_time_s": 0.0, "checkpoint_size_mb": 0.0}
+def _probe(exp, profile, data: Prepared):
+    from .features import probe
+    X, embed_s, total = _features(exp, profile, data)
+    y = {s: data.raw[s]["label"] for s in X}
+    start = time.perf_counter()
+    clf = probe(X["train"], y["train"], C=exp.rate, seed=exp.seed)
+    head = X["train"].shape[1] * data.num_labels + data.num_labels
+    record = {"val_accuracy": float(clf.score(X["validation"], y["validation"])),
+              "trainable_params": head, "total_params": total + head, "checkpoint_size_mb": head * 4 / 2**20,
+              "embed_time_s": embed_s, "fit_time_s": time.perf_counter() - start}
+    record["wall_time_s"] = record["embed_time_s"] + record["fit_time_s"]
+    return record, lambda: clf.predict(X["test"])
 
 
-def _config(exp, profile, epochs=None, schedule="linear"):
+def _head(exp, profile, data: Prepared):
+    from .features import train_head
+    X, embed_s, total = _features(exp, profile, data)
+    y = {s: data.raw[s]["label"] for s in X}
+    fit = train_head(X["train"], y["train"], X["validation"], y["validation"], epochs=HEAD_EPOCHS,
+                     patience=HEAD_PATIENCE, lr=exp.rate, batch_size=exp.batch_size or profile.batch_size,
+                     seed=exp.seed)
+    record = {"val_accuracy": fit.accuracy, "val_curve": fit.val_curve, "best_epoch": fit.best_epoch,
+              "stopped_early": fit.stopped_early, "train_loss": fit.losses[fit.best_epoch - 1],
+              "trainable_params": fit.trainable_params, "total_params": total + fit.trainable_params,
+              "checkpoint_size_mb": fit.trainable_params * 4 / 2**20, "embed_time_s": embed_s,
+              "fit_time_s": fit.train_time_s}
+    record["wall_time_s"] = record["embed_time_s"] + record["fit_time_s"]
+    return record, lambda: fit.predict(X["test"])
+
+
+def _majority(exp, profile, data: Prepared):
+    import numpy as np
+    top = int(np.bincount(data.raw["train"]["label"]).argmax())
+    record = {"val_accuracy": float(np.mean(np.asarray(data.raw["validation"]["label"]) == top)),
+              "trainable_params": 0, "total_params": 0, "checkpoint_size_mb": 0.0}
+    return record, lambda: np.full(len(data.raw["test"]), top)
+
+
+def _config(exp, profile, schedule="linear"):
+    """The loop's settings: validation accuracy each epoch (or `evaluations` times over max_steps),
+    early stopping with the profile's patience, best weights restored."""
+    import math
     from .train import TrainConfig
-    return TrainConfig(lr=exp.lr, epochs=epochs or exp.epochs or profile.epochs,
-                       batch_size=exp.batch_size or profile.batch_size, schedule=schedule, seed=exp.seed,
+    eval_every = math.ceil(exp.max_steps / (exp.evaluations or 1)) if exp.max_steps else None
+    return TrainConfig(lr=exp.rate, epochs=exp.epochs or profile.epochs, max_steps=exp.max_steps,
+                       eval_every=eval_every, batch_size=exp.batch_size or profile.batch_size,
+                       schedule=schedule, seed=exp.seed, metric="accuracy",
+                       early_stopping_patience=exp.patience or profile.patience, restore_best=True,
                        mixed_precision=profile.mixed_precision, progress=False)
 
 
-def _stages(exp, profile, model) -> list:
-    """[(param_groups, TrainConfig)] for one method: which weights train, how fast, how long."""
-    from .freezing import (bitfit, discriminative_groups, freeze, two_rate_groups,
-                           unfreezing_stages)
-    if exp.method == "ulmfit":  # one epoch per stage: head only, then ever more blocks
-        stages = []
-        ks = unfreezing_stages(model, (exp.epochs or profile.epochs) + 1)
-        for k in ks:
-            unfreeze = lambda k=k: freeze(model, k) if k < ks[-1] else model.requires_grad_(True)
-            stages.append((lambda u=unfreeze: discriminative_groups(u(), exp.lr, 2.6, exp.head_lr),
-                           _config(exp, profile, epochs=1, schedule="slanted")))
-        return stages
-    if exp.method in ("bitfit", "lora"):  # small new sets of weights learn at the head's rate
+def recipe(exp: Experiment, profile, model) -> tuple:
+    """(param_groups, TrainConfig, on_epoch) for one method: which weights train, how fast, how long."""
+    from .freezing import bitfit, discriminative_groups, freeze, two_rate_groups
+    if exp.method == "ulmfit":  # one run: all groups in one optimizer, unfrozen top-down, one schedule
+        model.requires_grad_(True)
+        groups = discriminative_groups(model, exp.rate, exp.decay, exp.head_lr)
+        return groups, _config(exp, profile, schedule="slanted"), ulmfit_unfreezing(model, exp, profile)
+    if exp.method in ("bitfit", "lora"):  # small new sets of weights: one rate for all of them
         if exp.method == "bitfit":
             bitfit(model)
-        return [(lambda: two_rate_groups(model, exp.head_lr, exp.head_lr), _config(exp, profile))]
-    train_blocks = {"head": 0, "last1": 1, "last2": 2, "full": None}[exp.method]
-    if train_blocks is not None:
-        freeze(model, train_blocks)
-    return [(lambda: two_rate_groups(model, exp.lr, exp.head_lr), _config(exp, profile))]
+        return two_rate_groups(model, exp.rate, exp.rate), _config(exp, profile), None
+    if exp.method != "full":
+        freeze(model, {"head": 0, "last1": 1, "last2": 2}[exp.method])
+    return two_rate_groups(model, exp.rate, exp.head_lr), _config(exp, profile), None
+
+
+def ulmfit_unfreezing(model, exp: Experiment, profile):
+    """on_epoch for ULMFiT's gradual unfreezing: epoch e trains the head and the top stages[e] blocks
+    (one more each epoch), the last stage everything, embeddings included."""
+    from .freezing import freeze, unfreezing_stages
+    stages = unfreezing_stages(model, exp.epochs or profile.epochs)
+
+    def on_epoch(epoch: int):
+        k = stages[min(epoch, len(stages) - 1)]
+        if k < stages[-1]:
+            freeze(model, k)
+        else:
+            model.requires_grad_(True)
+    return on_epoch
+
+
+def train_model(exp: Experiment, profile, model, train, tokenizer, validation=None):
+    """Train `model` by the method's recipe, early-stopping on `validation`; returns the TrainResult."""
+    from .train import fit
+    groups, config, on_epoch = recipe(exp, profile, model)
+    return fit(model, train, validation, config, param_groups=groups, tokenizer=tokenizer, on_epoch=on_epoch)
+
+
+def _trained(exp, profile, data: Prepared):
+    from .freezing import count_trainable
+    start = time.perf_counter()
+    model = build_model(exp, data.num_labels)
+    run = train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
+    trainable, total = count_trainable(model)
+    curve = [row["eval_accuracy"] for row in run.history if "eval_accuracy" in row]
+    losses = [row for row in run.history if "train_loss" in row and row["step"] <= (run.restored_step or run.steps)]
+    record = {"val_accuracy": run.metrics["accuracy"], "val_curve": curve, "best_epoch": run.best_epoch,
+              "best_step": run.best_step, "stopped_early": run.stopped_early,
+              "train_loss": losses[-1]["train_loss"] if losses else run.train_loss,
+              "trainable_params": trainable, "total_params": total, "checkpoint_size_mb": saved_size_mb(model),
+              "steps": run.steps, "train_time_s": run.train_time_s, "examples_per_s": run.examples_per_s,
+              "precision": run.precision, "distributed": run.distributed, "processes": run.processes,
+              "fit_time_s": time.perf_counter() - start}
+    return record, lambda: predictions(model, data.test, data.tokenizer)
+
+
+def predictions(model, dataset, tokenizer):
+    """The model's predicted class for every example of a tokenised dataset, in order."""
+    import numpy as np
+    from .train import evaluate
+    out = evaluate(model, dataset, tokenizer=tokenizer, compute_metrics=lambda p, y: {"predictions": p})
+    return np.asarray(out["predictions"])
+
+
+RUNNERS = {"majority": _majority, "probe": _probe, "head": _head}
 
 
 def saved_size_mb(model) -> float:
@@ -145,32 +270,6 @@ def build_model(exp: Experiment, num_labels: int):
     from .models import classifier
     model = classifier(exp.model, num_labels, seed=exp.seed)
     return add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
-
-
-def train_model(exp: Experiment, profile, model, train, tokenizer) -> list:
-    """Train `model` by the method's stages; returns one TrainResult per stage."""
-    from .train import fit
-    return [fit(model, train, None, config, param_groups=groups(), tokenizer=tokenizer)
-            for groups, config in _stages(exp, profile, model)]
-
-
-def _trained(exp, profile, data) -> dict:
-    from .freezing import count_trainable
-    from .train import evaluate
-    train, test, tokenizer, num_labels, _ = data
-    start = time.perf_counter()
-    model = build_model(exp, num_labels)
-    runs = train_model(exp, profile, model, train, tokenizer)
-    metrics = evaluate(model, test, tokenizer=tokenizer)
-    trainable, total = count_trainable(model)
-    return {"metrics": metrics, "trainable_params": trainable, "total_params": total,
-            "wall_time_s": time.perf_counter() - start, "checkpoint_size_mb": saved_size_mb(model),
-            "steps": sum(r.steps for r in runs), "train_loss": runs[-1].train_loss,
-            "examples_per_s": sum(r.examples_per_s for r in runs) / len(runs),
-            "precision": runs[-1].precision, "distributed": runs[-1].distributed, "processes": runs[-1].processes}
-
-
-RUNNERS = {"majority": _majority, "probe": _probe}
 
 
 def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
@@ -195,56 +294,145 @@ def from_file(path) -> Experiment:
     return Experiment(**fields)
 
 
-def run(exp: Experiment, out_dir: str | Path | None = None, profile=None) -> dict:
-    """Run one experiment in the active profile and write its result JSON; returns the record."""
+def run(exp: Experiment, out_dir: str | Path | None = None, profile=None, candidates=None) -> dict:
+    """Run one experiment in the active profile: train (early-stopping on validation), score the
+    test set once, write the result JSON; returns the record.
+
+    candidates: the learning-rate search that chose exp.lr ([{"lr", "val_accuracy"}]), recorded."""
     import json
-    from .data import data_hash, data_name, data_source
+    profile = profile or get_profile()
+    record, score_test = _validated(exp, profile)
+    if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`: one writer
+        return record
+    return json.loads(_write(exp, profile, record, score_test, candidates, out_dir).read_text())
+
+
+def _validated(exp: Experiment, profile):
+    """Train one experiment and score it on validation: (record, function that scores the test set)."""
+    from .data import data_hash, data_source
     from .device import seed_everything
     from .memory import PeakTracker
-    from .results import write_result
-    profile = profile or get_profile()
     seed_everything(exp.seed)
     whole = source(exp)
     data = prepare(exp, profile, whole)
+    start = time.perf_counter()
     with PeakTracker() as mem:
-        record = RUNNERS.get(exp.method, _trained)(exp, profile, data)
-    if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`: one writer
-        return record
-    given, name = data_source(exp.data), data_name(exp.data, exp.text_column, exp.label_column)
-    path = write_result(out_dir or RESULTS / profile.name, exp.name, exp.model, name,
-                        profile.name, exp.seed, peak_memory_mb=mem.mb, train_size=len(data[0]),
-                        data_hash=data_hash(whole), data_source=given,
-                        experiment=asdict(replace(exp, data=given)), **record)
-    return json.loads(Path(path).read_text())
+        record, test_predictions = RUNNERS.get(exp.method, _trained)(exp, profile, data)
+    record = {"wall_time_s": time.perf_counter() - start} | record  # feature methods: embedding from scratch + fit
+    record |= {"peak_memory_mb": mem.mb, "lr": exp.rate,
+               "train_size": len(data.train), "validation_size": len(data.validation), "test_size": len(data.test),
+               "data_hash": data_hash(whole), "data_source": data_source(exp.data),
+               "experiment": experiment_fields(exp), "protocol": protocol(exp, profile)}
+    labels = data.raw["test"]["label"]
+    return record, lambda: _scored(test_predictions(), labels)
+
+
+def _scored(predictions, labels) -> dict:
+    """Test accuracy and the per-item correctness that paired comparisons need."""
+    import numpy as np
+    correct = (np.asarray(predictions) == np.asarray(labels)).astype(int)
+    return {"metrics": {"accuracy": float(correct.mean())}, "test_correct": correct.tolist()}
+
+
+def _write(exp, profile, record, score_test, candidates, out_dir) -> Path:
+    from .data import data_name
+    from .results import write_result
+    record = dict(record) | score_test() | {"candidates": candidates or []}
+    name = data_name(exp.data, exp.text_column, exp.label_column)
+    fields = [record.pop(k) for k in ("metrics", "trainable_params", "total_params", "wall_time_s",
+                                      "peak_memory_mb", "checkpoint_size_mb")]
+    return write_result(out_dir or RESULTS / profile.name, exp.name, exp.model, name, profile.name, exp.seed,
+                        *fields, **record)
+
+
+def choose_lr(method: str, out_dir=None, **fields) -> tuple[float, list, tuple | None]:
+    """The method's learning rate (the probe's C) chosen on validation accuracy at seed 0 from
+    GRID[method]; each candidate's validation record is kept under <out_dir>/sweep/ (resumable).
+
+    Returns (chosen, [{"lr", "val_accuracy", "best_epoch"}], (experiment, record, score_test) of the
+    chosen run when it was trained in this call, so its seed-0 result needs no second training)."""
+    import json
+    from tqdm.auto import tqdm
+    profile = get_profile()
+    folder = Path(out_dir or RESULTS / profile.name) / "sweep"
+    rows, best = [], None
+    for lr in tqdm(GRID[method][0], desc=f"{method}: choosing the rate on validation", leave=False):
+        exp = Experiment(method, seed=0, **fields | {"lr": lr})
+        path = folder / result_path(exp, folder, profile).name.replace(".json", f"__lr{lr:g}.json")
+        old = json.loads(path.read_text()) if path.exists() else None
+        if old and old.get("experiment") == experiment_fields(exp) and old.get("protocol") == protocol(exp, profile) \
+                and old.get("data_hash") == _data_hash(exp):
+            record, score = old, None
+        else:
+            record, score = _validated(exp, profile)
+            _write_json(path, record)
+        rows.append({"lr": lr, "val_accuracy": record["val_accuracy"], "best_epoch": record.get("best_epoch")})
+        if best is None or record["val_accuracy"] > best[1]["val_accuracy"]:  # ties: the earlier candidate
+            best = (exp, record, score)
+    return best[0].lr, rows, best if best[2] else None
+
+
+def experiment_fields(exp: Experiment) -> dict:
+    """The experiment's fields as a result file records them (the data as data.data_source names it)."""
+    from .data import data_source
+    return asdict(replace(exp, data=data_source(exp.data)))
+
+
+def _data_hash(exp: Experiment) -> str:
+    from .data import data_hash
+    return data_hash(source(exp))
+
+
+def _write_json(path: Path, record: dict):
+    import json
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
 
 
 def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bool = True,
              **fields) -> list[dict]:
     """Every method x every seed of the profile (tqdm progress); returns the records.
 
-    skip_existing: read a result file that is already there instead of running it again
-    (a lesson then shows the grid `make results` wrote, and reruns only what is missing),
-    unless it records a data hash other than the data's now (a changed file): then rerun it.
+    Without lr= in fields, each method's rate is first chosen on validation at seed 0 (choose_lr),
+    and every seed runs at it. skip_existing: read a result file that is already there instead of
+    running it again, when it records the same experiment fields, protocol and data hash as asked
+    now; otherwise it is rerun, and the reason is printed.
     fields: Experiment fields shared by every run (data=..., text_column=..., train_size=...).
     """
-    import functools
     from tqdm.auto import tqdm
-    from .data import data_hash
     profile = get_profile()
     records = []
-    jobs = [Experiment(m, seed=s, **fields) for m in methods for s in (seeds or profile.seeds)]
-    current = functools.cache(lambda: data_hash(source(jobs[0])))  # every job shares the data
-    for exp in tqdm(jobs, desc="experiments"):
-        old = _existing(result_path(exp, out_dir, profile), current) if skip_existing else None
-        records.append(old or run(exp, out_dir, profile))
+    for method in tqdm(methods, desc="methods"):
+        chosen, candidates, trained = (fields.get("lr"), [], None)
+        if "lr" not in fields and method in GRID:
+            chosen, candidates, trained = choose_lr(method, out_dir, **fields)
+        for seed in seeds or profile.seeds:
+            exp = Experiment(method, seed=seed, **fields | {"lr": chosen})
+            old = _existing(exp, out_dir, profile) if skip_existing else None
+            if old:
+                records.append(old)
+            elif trained and trained[0] == exp:  # the sweep's winner: score it, do not train it again
+                path = _write(exp, profile, trained[1], trained[2], candidates, out_dir)
+                records.append(json.loads(path.read_text()))
+            else:
+                records.append(run(exp, out_dir, profile, candidates))
     return records
 
 
-def _existing(path: Path, current) -> dict | None:
-    """The record at `path` when it stands for a run on today's data: its recorded data hash
-    equals current() (called only then), or it records none (course files from before hashes)."""
+def _existing(exp: Experiment, out_dir, profile) -> dict | None:
+    """The result file of `exp` when it stands for the same run as asked now: same experiment
+    fields, protocol and data hash. A file made otherwise is left to be rerun, saying why."""
     import json
+    from tqdm.auto import tqdm
+    path = result_path(exp, out_dir, profile)
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    return record if "data_hash" not in record or record["data_hash"] == current() else None
+    asked = {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile), "data_hash": _data_hash(exp)}
+    differs = [k for k, v in asked.items() if record.get(k) != v]
+    if differs:
+        tqdm.write(f"{path.name}: rerunning, its {' and '.join(differs)} differ from this run's")
+        return None
+    return record

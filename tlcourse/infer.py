@@ -11,9 +11,10 @@ import numpy as np
 from .device import autocast, model_device
 
 
-def length_batches(lengths, batch_size: int) -> list[np.ndarray]:
-    """Index batches of similar length: positions sorted by length (stable), cut every batch_size."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
+def length_batches(lengths, batch_size: int, sort: bool = True) -> list[np.ndarray]:
+    """Index batches of similar length: positions sorted by length (stable), cut every batch_size.
+    sort=False: the positions in their given order (to measure what sorting saves)."""
+    order = np.argsort(np.asarray(lengths), kind="stable") if sort else np.arange(len(lengths))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
@@ -25,8 +26,10 @@ def to_device(batch: dict, model) -> dict:
 
 
 def over_texts(model, tokenizer, texts, forward, batch_size: int = 64, max_length: int = 128,
-               progress: bool = False, desc: str = "inference"):
+               progress: bool = False, desc: str = "inference", sort: bool = True):
     """forward(model, batch) for every batch of `texts`; its (B, ...) outputs as one CPU tensor (N, ...).
+
+    sort=False batches the texts in their given order (each batch padded to its longest text).
 
     batch: the tokenizer's input_ids, attention_mask (and token_type_ids), each (B, T), on the model's device.
     """
@@ -34,7 +37,7 @@ def over_texts(model, tokenizer, texts, forward, batch_size: int = 64, max_lengt
     from tqdm.auto import tqdm
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)  # unpadded lists
     keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
-    batches = length_batches([len(ids) for ids in enc["input_ids"]], batch_size)
+    batches = length_batches([len(ids) for ids in enc["input_ids"]], batch_size, sort)
     outputs = []
     model.eval()
     with torch.inference_mode(), autocast(model):

@@ -113,8 +113,11 @@ def summarize(frame, columns=None, by=KEYS):
     return table.reset_index()
 
 
-def method_table(folder, data="rotten_tomatoes", model=None):
-    """The course's comparison table for one dataset: one row per method, mean ± std over seeds."""
+def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
+    """The course's comparison table for one dataset: one row per method, mean ± std over seeds,
+    the learning rate chosen on validation, and the paired difference from `reference` on the same
+    test items (paired_bootstrap; blank where files hold no per-item results)."""
+    import pandas as pd
     from .experiments import METHODS
     frame = load_results(folder)
     if frame.empty:
@@ -122,18 +125,58 @@ def method_table(folder, data="rotten_tomatoes", model=None):
     frame = frame[(frame.data == data) & (frame.method.isin(METHODS))]
     if model:
         frame = frame[frame.model == model]
+    ref = frame[frame.method == reference]
     rows = []
     for method, runs in sorted(frame.groupby("method"), key=lambda kv: list(METHODS).index(kv[0])):
         acc = runs.metric_accuracy * 100
         rows.append({"method": method, "what trains": METHODS[method],
-                     "accuracy %": mean_std(acc, 1),
-                     "seeds": len(runs), "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
+                     "lr (C)": _rate(runs), "accuracy %": mean_std(acc, 1),
+                     f"Δ vs {reference} (95% interval)": _difference(runs, ref) if method != reference else "—",
+                     "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
+                     "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
                      "time s": f"{runs.wall_time_s.mean():.0f}",
                      "peak MB": f"{runs.peak_memory_mb.median():.0f}",
                      "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}"})
-    import pandas as pd
     return pd.DataFrame(rows)
+
+
+def _rate(runs) -> str:
+    """The rate the runs used ("—" for methods without one, e.g. majority)."""
+    if "lr" not in runs or runs.lr.isna().all() or runs.method.iloc[0] == "majority":
+        return "—"
+    return ", ".join(f"{v:g}" for v in sorted(runs.lr.dropna().unique()))
+
+
+def _mean_of(runs, column: str, fmt: str) -> str:
+    return fmt.format(runs[column].mean()) if column in runs and runs[column].notna().any() else "—"
+
+
+def _difference(runs, ref) -> str:
+    """Points of accuracy above the reference, on the seeds both have: "+0.4 (-0.9 to +1.7)"."""
+    if "test_correct" not in runs or runs.test_correct.isna().any() or ref.empty or ref.test_correct.isna().any():
+        return ""
+    seeds = sorted(set(runs.seed) & set(ref.seed))
+    if not seeds:
+        return ""
+    a, b = (r.set_index("seed").loc[seeds].test_correct.tolist() for r in (runs, ref))
+    mean, low, high = paired_bootstrap(a, b)
+    return f"{100 * mean:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
+
+
+def paired_bootstrap(a, b, level: float = 0.95, resamples: int = 10_000, seed: int = 0):
+    """Mean difference a - b of per-item correctness, and its percentile bootstrap interval.
+
+    a, b: (seeds, items) 0/1 correctness on the same test items, seed by seed (same training
+    subset and order). Each item's difference is averaged over the seeds; the items are resampled
+    with replacement, so the interval is the test set's sampling noise on the seed-averaged gap.
+    Returns (mean, low, high) as shares (0.01 = one point)."""
+    import numpy as np
+    d = (np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean(0)  # (items,)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)  # (resamples,)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(d.mean()), float(low), float(high)
 
 
 def markdown(frame) -> str:

@@ -50,6 +50,7 @@ class TrainConfig:
     eval_every: int | None = None         # evaluate every N optimizer steps; None: at the end of each epoch
     eval_batch_size: int = 64             # examples per forward pass when evaluating (no gradients: can be larger)
     early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
+    restore_best: bool = True             # end with the weights of the best evaluation (when there was an evaluation set)
     metric: str = "loss"                  # watched for improvement: "loss", "perplexity" (lower is better), "accuracy" (higher)
     group_by_length: bool = True          # batch examples of similar length together: less padding, faster
     mixed_precision: str = "auto"         # "auto": bf16 where the GPU or CPU computes it, fp16 + loss scaling on older GPUs, else fp32
@@ -77,9 +78,11 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     history: list                  # one dict per log step ("train_loss", "lr", "grad_norm") or evaluation ("eval_…")
-    metrics: dict                  # evaluation of the final weights, e.g. {"loss": 0.41, "accuracy": 0.83}
+    metrics: dict                  # evaluation of the returned weights (the best ones when restored), e.g. {"loss": 0.41, "accuracy": 0.83}
     best_metric: float | None      # best value of config.metric seen during training
     best_step: int | None          # the optimizer step where it was seen
+    restored_step: int | None      # the step whose weights the model holds now, when restore_best put them back; else None
+    best_epoch: float | None       # best_step in epochs
     steps: int                     # optimizer steps done in total (including before a resume)
     train_loss: float              # mean training loss over the steps of this call
     stopped_early: bool            # early stopping ended the run
@@ -140,6 +143,7 @@ class _Position:
     stopped_early: bool = False
     metrics: dict | None = None    # the latest evaluation...
     metrics_step: int | None = None  # ...and the step it was made at
+    best_metrics: dict | None = None  # the evaluation at best_step
 
 
 class SeededSampler(Sampler):
@@ -327,7 +331,7 @@ class LivePlot:
 
 
 def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, param_groups=None,
-        compute_metrics=None, tokenizer=None, resume=False):
+        compute_metrics=None, tokenizer=None, resume=False, on_epoch=None):
     """Train `model` on `train_dataset` (tokenised: input_ids, attention_mask, labels) and return a TrainResult.
 
     param_groups: AdamW groups, e.g. [{"params": head, "lr": 1e-3}, {"params": body, "lr": 1e-5}]
@@ -335,6 +339,9 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
     collate_fn / tokenizer: how examples become a batch; default dynamic padding with the tokenizer.
     compute_metrics(preds, labels) -> dict: extra classification metrics for each evaluation.
     resume: continue from the newest complete checkpoint in config.checkpoint_dir, if there is one.
+    on_epoch(epoch): called before each epoch's first batch, e.g. to unfreeze more blocks (ULMFiT).
+    With an eval_dataset and config.restore_best, the model ends with the weights of its best
+    evaluation (a copy of the trainable weights is kept at each new best).
     """
     cfg, t_start = config or TrainConfig(), time.perf_counter()
     set_seed(cfg.seed)  # python, numpy and torch (every device): dropout draws from these
@@ -356,7 +363,8 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
         pos = _Position(**{k: state[k] for k in asdict(pos)})
     if acc.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(acc.device)
-    loop = _Loop(acc, model, optimizer, scheduler, eval_loader, cfg, pos, compute_metrics, total_steps, steps_per_epoch)
+    loop = _Loop(acc, model, optimizer, scheduler, eval_loader, cfg, pos, compute_metrics, total_steps, steps_per_epoch,
+                 on_epoch)
     try:
         loop.run(train_loader)
     except torch.OutOfMemoryError as err:
@@ -378,7 +386,7 @@ class _Loop:
     """The state `fit` carries between steps, and the loop itself."""
 
     def __init__(self, acc, model, optimizer, scheduler, eval_loader, cfg, pos, compute_metrics, total_steps,
-                 steps_per_epoch):
+                 steps_per_epoch, on_epoch=None):
         self.acc, self.model, self.optimizer, self.scheduler = acc, model, optimizer, scheduler
         self.eval_loader, self.cfg, self.pos, self.compute_metrics = eval_loader, cfg, pos, compute_metrics
         self.total_steps, self.steps_per_epoch, self.checkpoint = total_steps, steps_per_epoch, None
@@ -386,6 +394,7 @@ class _Loop:
         self.logged_step = pos.step  # the last step a log row covers
         self.run_loss, self.run_batches, self.examples, self.tokens, self.train_time = 0.0, 0, 0, 0, 0.0
         self.positions = 0  # padded positions: examples x mean padded length gives the attention term
+        self.on_epoch, self.best_weights, self.restored_step = on_epoch, None, None
         trainable, total = count_params(model)
         self.bar = tqdm(total=total_steps, initial=pos.step, unit="step", desc=f"training {_millions(trainable)} of "
                         f"{_millions(total)} weights", disable=not cfg.progress or not acc.is_main_process)
@@ -396,6 +405,8 @@ class _Loop:
         model.train()
         while not self.done() and pos.epoch < math.ceil(self.total_steps / self.steps_per_epoch):
             train_loader.set_epoch(pos.epoch)  # the epoch's seeded order; on resume skip what was consumed
+            if self.on_epoch:
+                self.on_epoch(pos.epoch)
             batches = acc.skip_first_batches(train_loader, pos.batch) if pos.batch else train_loader
             t0 = time.perf_counter()
             for batch in batches:  # input_ids, attention_mask: (B, T); labels: (B,) classes or (B, T) next tokens
@@ -424,8 +435,28 @@ class _Loop:
                     self.save()
         if not self.metrics_current():
             self.evaluate()
+        self.restore()
         self.save()
         self.bar.close()
+
+    def keep_best(self):
+        """A copy of the trainable weights at a new best evaluation (off the GPU: it may be a whole model)."""
+        if self.cfg.restore_best:
+            self.best_weights = {n: p.detach().to("cpu", copy=True)
+                                 for n, p in self.acc.unwrap_model(self.model).named_parameters() if p.requires_grad}
+
+    def restore(self):
+        """Put the best evaluation's weights back, with its metrics, when later steps did worse."""
+        pos = self.pos
+        if self.best_weights is None or pos.best_step is None:
+            return
+        if pos.best_step != pos.step:
+            params = dict(self.acc.unwrap_model(self.model).named_parameters())
+            with torch.no_grad():
+                for name, value in self.best_weights.items():
+                    params[name].copy_(value)
+            pos.metrics = pos.best_metrics
+        self.restored_step, self.best_weights = pos.best_step, None
 
     def count(self, batch, loss):
         self.pos.batch += 1
@@ -476,7 +507,8 @@ class _Loop:
             raise KeyError(f"config.metric={cfg.metric!r} is not among the evaluation's metrics {sorted(metrics)}")
         value, sign = metrics[cfg.metric], (-1 if cfg.metric in LOWER_IS_BETTER else 1)
         if pos.best is None or sign * value > sign * pos.best:
-            pos.best, pos.best_step, pos.bad_evals = value, pos.step, 0
+            pos.best, pos.best_step, pos.bad_evals, pos.best_metrics = value, pos.step, 0, metrics
+            self.keep_best()
         else:
             pos.bad_evals += 1
         pos.stopped_early = bool(cfg.early_stopping_patience) and pos.bad_evals >= cfg.early_stopping_patience
@@ -507,7 +539,9 @@ class _Loop:
         run_loss = self.run_loss + self.window_loss
         return TrainResult(
             history=self.pos.history, metrics=self.pos.metrics or {}, best_metric=self.pos.best,
-            best_step=self.pos.best_step, steps=self.pos.step,
+            best_step=self.pos.best_step, restored_step=self.restored_step,
+            best_epoch=None if self.pos.best_step is None else self.pos.best_step / self.steps_per_epoch,
+            steps=self.pos.step,
             train_loss=float(run_loss / max(1, self.run_batches + self.window_batches)),
             stopped_early=self.pos.stopped_early, wall_time_s=wall_time, train_time_s=self.train_time,
             examples_per_s=examples / max(self.train_time, 1e-9), tokens_per_s=tokens / max(self.train_time, 1e-9),

@@ -1,0 +1,161 @@
+"""The comparison protocol: fixed validation and test items, early stopping with the best weights
+restored, each method's recipe (which weights train, at which rate), and a result cache that
+reruns when anything that decides a result has changed."""
+import json
+
+import numpy as np
+import pytest
+
+from tlcourse import get_profile
+from tlcourse.data import protocol_splits, training_pool_size, validation_size
+from tlcourse.experiments import GRID, Experiment, _existing, recipe, run, run_grid
+from tlcourse.freezing import blocks, head_parameters
+from tlcourse.models import classifier
+from tlcourse.results import paired_bootstrap
+from tlcourse.train import evaluate, fit
+
+from test_train import bert, classification_data, config, tokenizer  # noqa: F401  (a fixture)
+
+
+def table(n):
+    import datasets
+    rows = lambda k, off: {"text": [f"row {off + i}" for i in range(k)], "label": [i % 2 for i in range(k)]}
+    return datasets.DatasetDict(train=datasets.Dataset.from_dict(rows(n, 0)),
+                                test=datasets.Dataset.from_dict(rows(50, 10_000)))
+
+
+def test_validation_and_test_are_the_same_for_every_seed_and_never_trained_on():
+    profile = get_profile("smoke", train_size=20, eval_size=16)
+    ds = table(200)
+    a, b = (protocol_splits(ds, profile, seed=s) for s in (0, 1))
+    assert a["test"]["text"] == b["test"]["text"] and len(a["test"]) == 16
+    assert a["validation"]["text"] == b["validation"]["text"] and len(a["validation"]) == 16
+    assert a["train"]["text"] != b["train"]["text"] and len(a["train"]) == 20
+    for split in (a, b):
+        assert not set(split["train"]["text"]) & set(split["validation"]["text"])
+    assert validation_size(200, profile) == 16 and validation_size(50, profile) == 10  # at most a fifth
+    assert training_pool_size(ds, profile) == 184
+
+
+def test_fit_ends_with_the_weights_of_its_best_evaluation(tokenizer):
+    train, val = classification_data(24, seed=1), classification_data(16, seed=5)
+    noisy = val.map(lambda ex, i: {"label": i % 2}, with_indices=True)  # unlearnable: accuracy wanders
+    kept = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy"), tokenizer=tokenizer)
+    model = bert(seed=0)
+    restored = fit(model, train, noisy, config(epochs=6, metric="accuracy", restore_best=True), tokenizer=tokenizer)
+    last = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy", restore_best=False), tokenizer=tokenizer)
+    assert restored.restored_step == restored.best_step < restored.steps  # a later step did worse
+    assert evaluate(model, noisy, tokenizer=tokenizer)["accuracy"] == pytest.approx(restored.best_metric)
+    assert restored.metrics["accuracy"] == pytest.approx(restored.best_metric)
+    final = [r["eval_accuracy"] for r in last.history if "eval_accuracy" in r][-1]
+    assert last.metrics["accuracy"] == pytest.approx(final) and last.restored_step is None
+    assert kept.best_epoch == kept.best_step / (kept.steps / 6)
+
+
+def rates(groups, model):
+    """{parameter name: its learning rate} of the trainable parameters in the AdamW groups."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)]: g["lr"] for g in groups for p in g["params"]}
+
+
+@pytest.mark.parametrize("method", ["last1", "last2", "bitfit", "full", "ulmfit"])
+def test_each_method_trains_what_it_says_at_its_rate(method):
+    model = classifier("minilm-l6", 2, seed=0)
+    exp = Experiment(method, lr=3e-5, head_lr=1e-3, decay=2.0)
+    groups, cfg, on_epoch = recipe(exp, get_profile("cpu"), model)
+    lr = rates(groups, model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    head = {names[id(p)] for p in head_parameters(model)}
+    block = lambda i: {names[id(p)] for p in blocks(model)[i].parameters()}  # noqa: E731
+    top = block(5)
+    assert cfg.metric == "accuracy" and cfg.restore_best and cfg.early_stopping_patience == 2
+    if method in ("last1", "last2"):
+        k = int(method[-1])
+        trained = head.union(*(block(i) for i in range(6 - k, 6)))
+        assert set(lr) == trained and all(lr[n] == (1e-3 if n in head else 3e-5) for n in lr)
+    elif method == "bitfit":
+        assert set(lr) == head | {n for n in dict(model.named_parameters()) if n.endswith("bias")}
+        assert set(lr.values()) == {3e-5}  # one rate for the small set, the head included
+    elif method == "full":
+        assert set(lr) == set(dict(model.named_parameters()))
+    else:  # ulmfit: every weight in one optimizer, each block 2x slower than the one above
+        assert set(lr) == set(dict(model.named_parameters())) and cfg.schedule == "slanted"
+        assert all(lr[n] == 3e-5 for n in top) and all(lr[n] == 1.5e-5 for n in block(4))
+        on_epoch(0)
+        assert {n for n, p in model.named_parameters() if p.requires_grad} == head
+        on_epoch(1)
+        assert {n for n, p in model.named_parameters() if p.requires_grad} == head | top
+        on_epoch(cfg.epochs - 1)
+        assert all(p.requires_grad for p in model.parameters())
+
+
+def test_lora_trains_its_adapters_and_the_head_at_one_rate():
+    from tlcourse.experiments import build_model
+    exp = Experiment("lora", lr=2e-3)
+    model = build_model(exp, 2)
+    groups, _, _ = recipe(exp, get_profile("cpu"), model)
+    lr = rates(groups, model)
+    assert lr and all("lora_" in n or "classifier" in n for n in lr) and set(lr.values()) == {2e-3}
+    assert any("lora_A" in n for n in lr) and any("classifier" in n for n in lr)
+
+
+def test_every_trained_method_has_a_grid_and_a_default_inside_it():
+    for method, (candidates, default) in GRID.items():
+        assert default in candidates and list(candidates) == sorted(candidates)
+
+
+def test_a_result_file_is_rerun_when_a_field_or_the_protocol_differs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
+    data = table(120)
+    exp = Experiment("majority", data=data)
+    record = run(exp, tmp_path)
+    assert _existing(exp, tmp_path, get_profile()) == record
+    assert _existing(Experiment("majority", data=data, train_size=30), tmp_path, get_profile()) is None
+    path = next(tmp_path.glob("*.json"))
+    stale = json.loads(path.read_text()) | {"protocol": {"version": 1}}
+    path.write_text(json.dumps(stale))
+    assert _existing(exp, tmp_path, get_profile()) is None
+    assert run_grid(["majority"], out_dir=tmp_path, data=data)[0]["protocol"] == record["protocol"]
+
+
+def test_the_rate_is_chosen_on_validation_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
+    import tlcourse.experiments as ex
+    monkeypatch.setitem(ex.GRID, "probe", ((0.01, 1.0), 1.0))
+    ds = table(120)
+    seen = []
+
+    def fake_probe(exp, profile, data):  # validation accuracy that prefers C=0.01; no model needed
+        seen.append(exp.lr)
+        return ({"val_accuracy": 0.9 if exp.lr == 0.01 else 0.6, "trainable_params": 1, "total_params": 2,
+                 "checkpoint_size_mb": 0.0}, lambda: np.zeros(len(data.raw["test"]), dtype=int))
+    monkeypatch.setitem(ex.RUNNERS, "probe", fake_probe)
+    (record,) = run_grid(["probe"], out_dir=tmp_path, data=ds)
+    assert record["lr"] == 0.01 and [c["lr"] for c in record["candidates"]] == [0.01, 1.0]
+    assert [c["val_accuracy"] for c in record["candidates"]] == [0.9, 0.6]
+    assert seen == [0.01, 1.0]  # the winner's seed-0 run is scored, not trained again
+    assert len(record["test_correct"]) == record["test_size"] == 50
+    run_grid(["probe"], out_dir=tmp_path, data=ds)
+    assert seen == [0.01, 1.0]  # the sweep and the result are read back
+
+
+def test_paired_bootstrap_centres_on_the_gap_and_widens_with_fewer_items():
+    rng = np.random.default_rng(0)
+    b = rng.integers(0, 2, size=(3, 2000))
+    a = np.where(rng.random((3, 2000)) < 0.1, 1, b)  # a fixes about 5% of the items b gets wrong
+    mean, low, high = paired_bootstrap(a, b)
+    assert mean == pytest.approx((a - b).mean()) and low < mean < high and low > 0
+    _, low_small, high_small = paired_bootstrap(a[:, :200], b[:, :200])
+    assert high_small - low_small > high - low
+
+
+def test_sorted_embedding_equals_unsorted_and_pads_less():
+    from tlcourse.features import embed
+    from tlcourse.loaders import load_model, load_tokenizer
+    model, tok = load_model("minilm-l6", task="base"), load_tokenizer("minilm-l6")
+    texts = ["short", "a much longer sentence than the first one, with many more words in it", "mid length text",
+             "tiny", "another fairly long sentence that needs padding when batched with short ones"] * 4
+    sorted_, unsorted = (embed(model, tok, texts, batch_size=4, progress=False, sort=s) for s in (True, False))
+    np.testing.assert_allclose(sorted_, unsorted, atol=2e-2)  # bf16 on CPUs that compute it: padding changes sums
+    cos = (sorted_ * unsorted).sum(1) / np.linalg.norm(sorted_, axis=1) / np.linalg.norm(unsorted, axis=1)
+    assert cos.min() > 0.999
