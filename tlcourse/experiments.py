@@ -31,7 +31,7 @@ METHODS = {  # name -> what it trains (for tables and the decision explorer)
 
 
 GRID = {  # method -> (candidates for Experiment.lr, chosen on validation; the value run() takes alone)
-    "probe": ((1e-3, 1e-2, 1e-1, 1.0, 10.0), 1.0),  # the probe's C (inverse L2 strength), not a rate
+    "probe": ((1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), 1.0),  # the probe's C (inverse L2 strength), not a rate
     "head": ((3e-4, 1e-3, 3e-3, 1e-2), 1e-3),
     "last1": ((2e-5, 5e-5, 1e-4), 5e-5),
     "last2": ((2e-5, 5e-5, 1e-4), 5e-5),
