@@ -46,7 +46,8 @@ def test_a_file_with_other_column_names_runs_and_records_its_hash(reviews, tmp_p
     assert json.loads(path.read_text()) == record
     assert record["data"] == "reviews" and record["data_source"] == str(reviews)
     assert record["data_hash"] == data_hash(load_splits(reviews, **COLUMNS))
-    assert record["train_size"] == 48 and record["experiment"]["text_column"] == "review"
+    assert record["train_size"] == 38 and record["validation_size"] == 10  # a fifth of 48 held out
+    assert record["experiment"]["text_column"] == "review"
     assert 0.0 <= record["metrics"]["accuracy"] <= 1.0
 
 
@@ -63,10 +64,12 @@ def test_a_changed_row_reruns_instead_of_reusing(reviews, tmp_path, runs):
     assert second[0]["data_hash"] == data_hash(load_splits(reviews, **COLUMNS))
 
 
-def test_course_files_from_before_hashes_are_still_reused(tmp_path, runs):
+def test_files_from_before_the_protocol_are_rerun_saying_why(tmp_path, runs, capsys):
     write_result(tmp_path, "majority", "minilm-l6", "rotten_tomatoes", "smoke", 0, {"accuracy": 0.5},
                  0, 0, 0.0, 0.0, train_size=64)
-    assert run_grid(["majority"], out_dir=tmp_path)[0]["metrics"] == {"accuracy": 0.5} and runs == []
+    record = run_grid(["majority"], out_dir=tmp_path)[0]
+    assert runs == ["majority"] and record["protocol"]["version"] == experiments.PROTOCOL_VERSION
+    assert "rerunning: its experiment, protocol, data hash differ" in capsys.readouterr().err
 
 
 def test_a_datasetdict_runs_the_grid_and_the_curve(tmp_path):
@@ -77,13 +80,13 @@ def test_a_datasetdict_runs_the_grid_and_the_curve(tmp_path):
     dd = datasets.DatasetDict({s: datasets.Dataset.from_pandas(p[["sentence", "stars"]], preserve_index=False)
                                for s, p in parts.items()})
     config = CurveConfig(methods=("majority",), data=dd, text_column="sentence", label_column="stars")
-    assert sizes(config=config) == [16, 48]  # smoke takes 64, the DatasetDict has 48
+    assert sizes(config=config) == [16, 38]  # smoke takes 64; 48 training rows less 10 for validation
     records = run_curves(config, out_dir=tmp_path)
     name = f"custom-{records[0]['data_hash'][:8]}"
     assert {r["data"] for r in records} == {name}
     assert records[0]["data_source"] == "DatasetDict(train: 48 rows, test: 12 rows)"
     assert (tmp_path / f"majority-n16__minilm-l6__{name}__smoke__seed0.json").exists()
-    assert curve_table(tmp_path, config)["size"].tolist() == [16, 48]
+    assert curve_table(tmp_path, config)["size"].tolist() == [16, 38]
 
 
 def test_own_results_stay_out_of_the_course_tables(reviews, tmp_path):
@@ -92,7 +95,7 @@ def test_own_results_stay_out_of_the_course_tables(reviews, tmp_path):
     run_grid(["majority"], data=str(reviews), out_dir=tmp_path, **COLUMNS)
     assert method_table(tmp_path)["accuracy %"].tolist() == ["50.0 ± 0.0"]  # rotten_tomatoes only
     own = CurveConfig(methods=("majority",), data=str(reviews), **COLUMNS)
-    assert curve_table(tmp_path, own)["size"].tolist() == [48]
+    assert curve_table(tmp_path, own)["size"].tolist() == [38]
     assert curve_table(tmp_path, CurveConfig(methods=("majority",)))["size"].tolist() == [64]
 
 

@@ -431,8 +431,8 @@ def _existing(exp: Experiment, out_dir, profile) -> dict | None:
         return None
     record = json.loads(path.read_text())
     asked = {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile), "data_hash": _data_hash(exp)}
-    differs = [k for k, v in asked.items() if record.get(k) != v]
+    differs = [k.replace("_", " ") for k, v in asked.items() if record.get(k) != v]
     if differs:
-        tqdm.write(f"{path.name}: rerunning, its {' and '.join(differs)} differ from this run's")
+        tqdm.write(f"{path.name}: rerunning: its {', '.join(differs)} differ from this run's")
         return None
     return record

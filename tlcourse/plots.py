@@ -78,10 +78,33 @@ def train_eval_curves(history, ax=None, title=None):
     return ax
 
 
-def layer_probe_curve(accuracies, floor=None, ax=None, title=None):
+def validation_curves(frame, methods, seed: int = 0, ax=None, title=None):
+    """Validation accuracy after every epoch, one line per method, from result files (val_curve);
+    a star where each run's best epoch was, the weights it kept. One seed (default 0) per method.
+    The head on cached features runs many short epochs: the epoch axis is logarithmic."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    for i, method in enumerate(methods):
+        runs = frame[(frame.method == method) & (frame.seed == seed)]
+        if runs.empty or not isinstance(runs.val_curve.iloc[0], list):
+            continue
+        curve = [100 * a for a in runs.val_curve.iloc[0]]
+        best = int(runs.best_epoch.iloc[0])
+        ax.plot(range(1, len(curve) + 1), curve, "o-", ms=3, color=f"C{i}", label=method)
+        ax.plot(best, curve[best - 1], "*", ms=12, color=f"C{i}")
+    ax.set(xlabel="epoch", ylabel="validation accuracy %",
+           title=title or f"Validation accuracy per epoch (seed {seed}; star: the weights kept)")
+    _log_axis(ax)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return ax
+
+
+def layer_probe_curve(accuracies, floor=None, ax=None, title=None, split: str = "test"):
     """Probe accuracy of each layer's features (features.layer_probe): 0 = token embeddings.
 
-    floor: the majority-class accuracy, drawn as a dashed line; a star marks the best layer.
+    floor: the majority-class accuracy, drawn as a dashed line; a star marks the best layer;
+    split: which set the accuracies were measured on (the y-axis label).
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -95,7 +118,7 @@ def layer_probe_curve(accuracies, floor=None, ax=None, title=None):
         ax.axhline(floor * 100, color="gray", ls="--", label="majority class")
     ax.set_xticks(range(len(acc)), ["emb"] + [str(i) for i in range(1, len(acc))])
     ax.set(xlabel="layer (emb = token embeddings, then each transformer block)",
-           ylabel="test accuracy %", title=title or "Which layer's features are best?")
+           ylabel=f"{split} accuracy %", title=title or "Which layer's features are best?")
     ax.legend(fontsize=8)
     return ax
 
