@@ -33,8 +33,8 @@ METHODS = {  # name -> what it trains (for tables and the decision explorer)
 GRID = {  # method -> (candidates for Experiment.lr, chosen on validation; the value run() takes alone)
     "probe": ((1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), 1.0),  # the probe's C (inverse L2 strength), not a rate
     "head": ((3e-4, 1e-3, 3e-3, 1e-2), 1e-3),
-    "last1": ((2e-5, 5e-5, 1e-4), 5e-5),
-    "last2": ((2e-5, 5e-5, 1e-4), 5e-5),
+    "last1": ((2e-5, 5e-5, 1e-4, 2e-4, 5e-4), 5e-5),  # fewer weights train: larger rates are tried
+    "last2": ((2e-5, 5e-5, 1e-4, 2e-4, 5e-4), 5e-5),
     "bitfit": ((1e-3, 3e-3, 1e-2), 1e-3),
     "lora": ((1e-3, 3e-3, 1e-2), 1e-3),
     "full": ((2e-5, 5e-5, 1e-4), 5e-5),
