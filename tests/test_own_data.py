@@ -69,7 +69,7 @@ def test_files_from_before_the_protocol_are_rerun_saying_why(tmp_path, runs, cap
                  0, 0, 0.0, 0.0, train_size=64)
     record = run_grid(["majority"], out_dir=tmp_path)[0]
     assert runs == ["majority"] and record["protocol"]["version"] == experiments.PROTOCOL_VERSION
-    assert "rerunning: its experiment, protocol, data hash differ" in capsys.readouterr().err
+    assert "rerunning, since this run asks for another experiment, protocol, data hash" in capsys.readouterr().err
 
 
 def test_a_datasetdict_runs_the_grid_and_the_curve(tmp_path):

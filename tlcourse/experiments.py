@@ -412,6 +412,9 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
             exp = Experiment(method, seed=seed, **fields | {"lr": chosen})
             old = _existing(exp, out_dir, profile) if skip_existing else None
             if old:
+                if candidates and old.get("candidates") != candidates:  # a wider search chose the same rate
+                    old["candidates"] = candidates
+                    _write_json(result_path(exp, out_dir, profile), old)
                 records.append(old)
             elif trained and trained[0] == exp:  # the sweep's winner: score it, do not train it again
                 path = _write(exp, profile, trained[1], trained[2], candidates, out_dir)
@@ -433,6 +436,6 @@ def _existing(exp: Experiment, out_dir, profile) -> dict | None:
     asked = {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile), "data_hash": _data_hash(exp)}
     differs = [k.replace("_", " ") for k, v in asked.items() if record.get(k) != v]
     if differs:
-        tqdm.write(f"{path.name}: rerunning: its {', '.join(differs)} differ from this run's")
+        tqdm.write(f"{path.name}: rerunning, since this run asks for another {', '.join(differs)}")
         return None
     return record
