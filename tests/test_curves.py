@@ -5,6 +5,8 @@ import pytest
 from tlcourse.config import get_profile
 from tlcourse.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
                              lead_changes, sizes, step_budget)
+from tlcourse.data import data_hash
+from tlcourse.experiments import PROTOCOL_VERSION
 from tlcourse.results import course_table, write_result
 
 
@@ -36,15 +38,18 @@ def test_crossing():
     assert "share one measured size, 1000: +7.0 points" in describe_crossing(one, "full", "probe")
 
 
-def write(folder, method, seed, acc, train_size=1000, data="rotten_tomatoes", **extra):
+def write(folder, method, seed, acc, train_size=1000, data="rotten_tomatoes", current=True, **extra):
+    """A result file; current: it records today's data hash and protocol (the curves read only those)."""
+    stamp = {"data_hash": data_hash(CurveConfig().splits()), "protocol": {"version": PROTOCOL_VERSION}}
     write_result(folder, method, "minilm-l6", data, "cpu", seed, {"accuracy": acc}, 10, 100, 2.0, 50.0,
-                 1.0, train_size=train_size, **extra)
+                 1.0, train_size=train_size, **(stamp if current else {}) | extra)
 
 
 def test_tables_from_files(tmp_path):
     for seed, acc in enumerate([0.70, 0.72, 0.74]):
         write(tmp_path, "probe", seed, acc)
         write(tmp_path, "probe-n16", seed, acc - 0.1, train_size=16)
+    write(tmp_path, "probe-n64", 0, 0.5, train_size=64, current=False)  # an earlier protocol: left out
     write(tmp_path, "lora-r4", 0, 0.9)  # a rank sweep: not on the curve
     write(tmp_path, "zeroshot-lm", 0, 0.6, train_size=0)
     t = curve_table(tmp_path)
@@ -54,7 +59,7 @@ def test_tables_from_files(tmp_path):
     assert baselines(tmp_path).set_index("method").accuracy["zeroshot-lm"] == pytest.approx(60)
     course = course_table(tmp_path).set_index("method")
     assert course.loc["probe", "accuracy"] == "72.0 ± 2.0" and course.loc["probe", "seeds"] == 3
-    assert set(course.index) == {"probe", "probe-n16", "lora-r4", "zeroshot-lm"}
+    assert set(course.index) == {"probe", "probe-n16", "probe-n64", "lora-r4", "zeroshot-lm"}
 
 
 def test_empty_folder(tmp_path):

@@ -75,14 +75,19 @@ def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
 
 
 def _curve_rows(frame, config):
-    """Result rows of the curve methods on the config's data as it is now (files that record another
-    data hash are left out), with the base method name ("probe-n16" -> "probe")."""
+    """Result rows of the curve methods on the config's data as it is now, made under the current
+    protocol (files that record another data hash or protocol are left out), with the base method
+    name ("probe-n16" -> "probe")."""
+    import pandas as pd
     from .data import data_hash, data_name
+    from .experiments import PROTOCOL_VERSION
     name = data_name(config.data, config.text_column, config.label_column)
     base = frame.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
     keep = base.isin(config.methods) & (frame.data == name) & (frame.model == config.model)
-    if "data_hash" in frame:  # no hash recorded: a course file from before hashes
-        keep &= frame.data_hash.isna() | (frame.data_hash == data_hash(config.splits()))
+    keep &= frame.get("data_hash", pd.Series(index=frame.index, dtype=object)) == data_hash(config.splits())
+    version = frame.get("protocol", pd.Series(index=frame.index, dtype=object)).map(
+        lambda p: p.get("version") if isinstance(p, dict) else None)
+    keep &= version == PROTOCOL_VERSION
     return frame[keep].assign(method=base[keep], size=frame.train_size[keep].astype(int))
 
 
