@@ -115,7 +115,7 @@ class HeadResult:
         """Predicted classes of raw (unstandardised) features (N, C) -> (N,)."""
         import torch
         with torch.no_grad():
-            return self.head((torch.as_tensor(X, dtype=torch.float32) - self.mean) / self.std).argmax(-1).numpy()
+            return self.head((torch.as_tensor(X, dtype=torch.float32) - self.mean) / self.std).argmax(-1).cpu().numpy()
 
 
 def train_head(X_train, y_train, X_eval, y_eval, hidden: int = 0, epochs: int = 50,
@@ -172,7 +172,7 @@ def _head_epochs(head, opt, X, y, X_eval, y_eval, epochs: int, batch_size: int, 
         losses.append(total / len(X))
         head.eval()
         with torch.no_grad():
-            curve.append(float(np.mean(head(X_eval).argmax(-1).numpy() == y_eval)))
+            curve.append(float(np.mean(head(X_eval).argmax(-1).cpu().numpy() == y_eval)))
         if curve[-1] > max(curve[:-1], default=-1.0):
             best_weights = copy.deepcopy(head.state_dict())
         if patience and len(curve) - 1 - int(np.argmax(curve)) >= patience:
