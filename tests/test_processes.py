@@ -4,7 +4,9 @@ import os
 import subprocess
 import sys
 
-CONFIG = '{"method": "head", "head_lr": 0.01, "epochs": 4, "batch_size": %d}'
+# last1 trains through the loop (head trains on cached features, outside it); patience off: both
+# runs take every step, so they can be compared step for step
+CONFIG = '{"method": "last1", "lr": 1e-3, "head_lr": 0.01, "epochs": 4, "patience": 100, "batch_size": %d}'
 
 
 def train(tmp_path, processes, batch_size):
@@ -27,7 +29,7 @@ def train(tmp_path, processes, batch_size):
 def test_two_processes_train_and_agree_with_one(tmp_path):
     one = train(tmp_path, 1, batch_size=16)
     two = train(tmp_path, 2, batch_size=8)  # same effective batch: 2 processes x 8
-    assert one["steps"] == two["steps"]
+    assert one["steps"] == two["steps"] and two["processes"] == 2
     # Tolerance: the two runs see the same examples per step but draw dropout differently.
-    assert abs(one["metrics"]["loss"] - two["metrics"]["loss"]) < 0.05, (one["metrics"], two["metrics"])
+    assert abs(one["val_accuracy"] - two["val_accuracy"]) <= 0.1, (one["val_curve"], two["val_curve"])
     assert abs(one["metrics"]["accuracy"] - two["metrics"]["accuracy"]) <= 0.1
