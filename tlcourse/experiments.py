@@ -351,8 +351,8 @@ def choose_lr(method: str, out_dir=None, **fields) -> tuple[float, list, tuple |
 
     Returns (chosen, [{"lr", "val_accuracy", "best_epoch"}], (experiment, record, score_test) of the
     chosen run when it was trained in this call, so its seed-0 result needs no second training)."""
-    import json
     from tqdm.auto import tqdm
+    from .results import write_json
     profile = get_profile()
     folder = Path(out_dir or RESULTS / profile.name) / "sweep"
     rows, best = [], None
@@ -360,12 +360,11 @@ def choose_lr(method: str, out_dir=None, **fields) -> tuple[float, list, tuple |
         exp = Experiment(method, seed=0, **fields | {"lr": lr})
         path = folder / result_path(exp, folder, profile).name.replace(".json", f"__lr{lr:g}.json")
         old = json.loads(path.read_text()) if path.exists() else None
-        if old and old.get("experiment") == experiment_fields(exp) and old.get("protocol") == protocol(exp, profile) \
-                and old.get("data_hash") == _data_hash(exp):
+        if old and not _differences(old, exp, profile):
             record, score = old, None
         else:
             record, score = _validated(exp, profile)
-            _write_json(path, record)
+            write_json(path, record)
         rows.append({"lr": lr, "val_accuracy": record["val_accuracy"], "best_epoch": record.get("best_epoch")})
         if best is None or record["val_accuracy"] > best[1]["val_accuracy"]:  # ties: the earlier candidate
             best = (exp, record, score)
@@ -383,14 +382,6 @@ def _data_hash(exp: Experiment) -> str:
     return data_hash(source(exp))
 
 
-def _write_json(path: Path, record: dict):
-    import json
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
-
-
 def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bool = True,
              **fields) -> list[dict]:
     """Every method x every seed of the profile (tqdm progress); returns the records.
@@ -402,6 +393,7 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
     fields: Experiment fields shared by every run (data=..., text_column=..., train_size=...).
     """
     from tqdm.auto import tqdm
+    from .results import write_json
     profile = get_profile()
     records = []
     for method in tqdm(methods, desc="methods"):
@@ -414,7 +406,7 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
             if old:
                 if candidates and old.get("candidates") != candidates:  # a wider search chose the same rate
                     old["candidates"] = candidates
-                    _write_json(result_path(exp, out_dir, profile), old)
+                    write_json(result_path(exp, out_dir, profile), old)
                 records.append(old)
             elif trained and trained[0] == exp:  # the sweep's winner: score it, do not train it again
                 path = _write(exp, profile, trained[1], trained[2], candidates, out_dir)
@@ -422,6 +414,12 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
             else:
                 records.append(run(exp, out_dir, profile, candidates))
     return records
+
+
+def _differences(record: dict, exp: Experiment, profile) -> list[str]:
+    """What a stored record holds other than this run would: "experiment", "protocol", "data hash"."""
+    asked = {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile), "data_hash": _data_hash(exp)}
+    return [k.replace("_", " ") for k, v in asked.items() if record.get(k) != v]
 
 
 def _existing(exp: Experiment, out_dir, profile) -> dict | None:
@@ -433,8 +431,7 @@ def _existing(exp: Experiment, out_dir, profile) -> dict | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    asked = {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile), "data_hash": _data_hash(exp)}
-    differs = [k.replace("_", " ") for k, v in asked.items() if record.get(k) != v]
+    differs = _differences(record, exp, profile)
     if differs:
         tqdm.write(f"{path.name}: rerunning, since this run asks for another {', '.join(differs)}")
         return None

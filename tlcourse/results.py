@@ -59,11 +59,16 @@ def write_result(out_dir, method, model, data, profile, seed, metrics, trainable
               "trainable_share": trainable_params / total_params if total_params else 0.0, "wall_time_s": wall_time_s,
               "peak_memory_mb": peak_memory_mb, "checkpoint_size_mb": checkpoint_size_mb,
               "hardware": hardware(), "versions": versions()} | extra
-    path = Path(out_dir) / result_name(method, model, data, profile, seed)
+    return write_json(Path(out_dir) / result_name(method, model, data, profile, seed), record)
+
+
+def write_json(path, record: dict) -> Path:
+    """Write a record as sorted, indented JSON, atomically: a reader never sees half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    tmp.replace(path)
     return path
 
 
