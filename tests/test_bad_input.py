@@ -81,7 +81,8 @@ def test_unknown_method_is_refused():
 def test_out_of_memory_names_the_step_and_a_smaller_setting(tmp_path, monkeypatch):
     import datasets
     import torch
-    from tlcourse.train import OutOfMemoryError, TrainConfig, fit
+    from tlcourse.failures import OutOfMemoryError
+    from tlcourse.train import TrainConfig, fit
     tok = tlcourse.load_tokenizer("minilm-l6")
     ds = datasets.Dataset.from_dict(dict(tok(["a b c"] * 8), labels=[0, 1] * 4))
     model = tlcourse.load_model("minilm-l6", task="classification", num_labels=2)

@@ -4,10 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tlcourse import checks_transfer as ct
 from tlcourse import plots
+from tlcourse.checks.feature_extraction import (check_best_layer, check_concat_last_four,
+                                                check_points_per_million, points_per_million)
+from tlcourse.checks.partial_fine_tuning import (check_bias_share, check_block_rates,
+                                                 check_trainable_count)
 from tlcourse.features import train_head
-from tlcourse.freezing import count_trainable, discriminative_groups, freeze
+from tlcourse.freezing import count_params, discriminative_groups, freeze
 
 matplotlib.use("Agg")
 
@@ -40,20 +43,20 @@ def test_train_head_learns_separable_features():
 
 def test_best_layer_check():
     accs = [0.6, 0.7, 0.8, 0.75]
-    assert ct.check_best_layer(2, accs).startswith("Correct")
+    assert check_best_layer(2, accs).startswith("Correct")
     with pytest.raises(AssertionError, match="Off by one"):
-        ct.check_best_layer(3, accs)
+        check_best_layer(3, accs)
     with pytest.raises(AssertionError, match="worst"):
-        ct.check_best_layer(0, accs)
+        check_best_layer(0, accs)
 
 
 def test_concat_last_four_check():
     layers = np.random.default_rng(0).normal(size=(7, 5, 3))  # (L+1, N, C)
-    assert ct.check_concat_last_four(np.concatenate(list(layers[-4:]), -1), layers).startswith("Correct")
+    assert check_concat_last_four(np.concatenate(list(layers[-4:]), -1), layers).startswith("Correct")
     with pytest.raises(AssertionError, match="axis=-1"):
-        ct.check_concat_last_four(np.concatenate(list(layers[-4:]), 0), layers)
+        check_concat_last_four(np.concatenate(list(layers[-4:]), 0), layers)
     with pytest.raises(AssertionError, match="first"):
-        ct.check_concat_last_four(np.concatenate(list(layers[:4]), -1), layers)
+        check_concat_last_four(np.concatenate(list(layers[:4]), -1), layers)
 
 
 def test_points_per_million_check():
@@ -61,41 +64,41 @@ def test_points_per_million_check():
                           "metric_accuracy": [0.5, 0.7, 0.8, 0.9],
                           "trainable_params": [0, 1000, 1000, 2_000_000]})
     expected = {"probe": 100 * 0.25 / 1e-3, "full": 100 * 0.4 / 2}
-    assert ct.points_per_million(frame) == pytest.approx(expected)
-    assert ct.check_points_per_million(expected, frame).startswith("Correct")
+    assert points_per_million(frame) == pytest.approx(expected)
+    assert check_points_per_million(expected, frame).startswith("Correct")
     with pytest.raises(AssertionError, match="fraction"):
-        ct.check_points_per_million({k: v / 100 for k, v in expected.items()}, frame)
+        check_points_per_million({k: v / 100 for k, v in expected.items()}, frame)
     with pytest.raises(AssertionError, match="Missing"):
-        ct.check_points_per_million({"probe": expected["probe"]}, frame)
+        check_points_per_million({"probe": expected["probe"]}, frame)
     with pytest.raises(AssertionError, match="majority"):
-        ct.check_points_per_million({"probe": 100 * 0.75 / 1e-3, "full": 100 * 0.9 / 2}, frame)
+        check_points_per_million({"probe": 100 * 0.75 / 1e-3, "full": 100 * 0.9 / 2}, frame)
 
 
 def test_trainable_count_check(tiny):
-    expected = count_trainable(freeze(tiny, 2))[0]
-    assert ct.check_trainable_count(expected, tiny, 2).startswith("Correct")
+    expected = count_params(freeze(tiny, 2))[0]
+    assert check_trainable_count(expected, tiny, 2).startswith("Correct")
     with pytest.raises(AssertionError, match="head"):
-        ct.check_trainable_count(expected - (32 * 2 + 2), tiny, 2)
+        check_trainable_count(expected - (32 * 2 + 2), tiny, 2)
     with pytest.raises(AssertionError, match="LayerNorm"):
-        ct.check_trainable_count(expected - 2 * 4 * 32, tiny, 2)
+        check_trainable_count(expected - 2 * 4 * 32, tiny, 2)
 
 
 def test_block_rates_check():
     right = [1e-4 / 2.6 ** (5 - i) for i in range(6)]
-    assert ct.check_block_rates(right, 1e-4, 2.6, 6).startswith("Correct")
+    assert check_block_rates(right, 1e-4, 2.6, 6).startswith("Correct")
     with pytest.raises(AssertionError, match="Reversed"):
-        ct.check_block_rates(right[::-1], 1e-4, 2.6, 6)
+        check_block_rates(right[::-1], 1e-4, 2.6, 6)
     with pytest.raises(AssertionError, match="Off by one"):
-        ct.check_block_rates([r / 2.6 for r in right], 1e-4, 2.6, 6)
+        check_block_rates([r / 2.6 for r in right], 1e-4, 2.6, 6)
 
 
 def test_bias_share_check(tiny):
     params = dict(tiny.named_parameters())
     share = sum(p.numel() for n, p in params.items() if n.endswith("bias")) / sum(
         p.numel() for p in params.values())
-    assert ct.check_bias_share(share, tiny).startswith("Correct")
+    assert check_bias_share(share, tiny).startswith("Correct")
     with pytest.raises(AssertionError, match="percentage"):
-        ct.check_bias_share(100 * share, tiny)
+        check_bias_share(100 * share, tiny)
 
 
 def test_plots_draw(tiny):

@@ -76,23 +76,23 @@ def test_pareto_front():
 
 def test_exercise_checks():
     import numpy as np
-    import tlcourse
+    from tlcourse.checks.choosing import check_crossing, check_interpolated, check_pareto
     t = frame()
-    assert tlcourse.check_interpolated(62.5, t, "probe", 32).startswith("Correct")
+    assert check_interpolated(62.5, t, "probe", 32).startswith("Correct")
     with pytest.raises(AssertionError, match="logarithm"):
-        tlcourse.check_interpolated(float(np.interp(32, SIZES, CURVES["probe"][0])), t, "probe", 32)
+        check_interpolated(float(np.interp(32, SIZES, CURVES["probe"][0])), t, "probe", 32)
     with pytest.raises(AssertionError, match="percent"):
-        tlcourse.check_interpolated(0.625, t, "probe", 32)
+        check_interpolated(0.625, t, "probe", 32)
     points = pd.DataFrame({"accuracy": [70, 78, 72, 69], "time_s": [5, 100, 60, 10]},
                           index=["probe", "full", "lora", "head"])
-    assert tlcourse.check_pareto(["full", "probe", "lora"], points, "time_s").startswith("Correct")
+    assert check_pareto(["full", "probe", "lora"], points, "time_s").startswith("Correct")
     with pytest.raises(AssertionError, match="head is not on the front: probe"):
-        tlcourse.check_pareto(["full", "probe", "lora", "head"], points, "time_s")
+        check_pareto(["full", "probe", "lora", "head"], points, "time_s")
     with pytest.raises(AssertionError, match=r"Missing \['lora'\]"):
-        tlcourse.check_pareto(["full", "probe"], points, "time_s")
-    assert tlcourse.check_crossing(256, t, "full", "probe").startswith("Correct")
+        check_pareto(["full", "probe"], points, "time_s")
+    assert check_crossing(256, t, "full", "probe").startswith("Correct")
     with pytest.raises(AssertionError, match="where probe reaches full"):
-        tlcourse.check_crossing(16, t, "full", "probe")
+        check_crossing(16, t, "full", "probe")
 
 
 def test_explorer_builds_and_starts_without_limits():

@@ -55,31 +55,38 @@ def test_target_stats_of_a_one_hot_and_of_a_uniform_distribution():
     assert abs(uniform["entropy_bits"] - 3) < 1e-6 and abs(uniform["top2_mass"] - 0.25) < 1e-6
 
 
-def _bow_data(n=64):
-    from datasets import Dataset
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, 20, (n, 6), generator=g)
-    labels = (ids < 10).sum(1).gt(3).long()  # label = mostly low token ids
-    return Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": [[1] * 6] * n,
-                              "labels": labels.tolist()})
+def test_a_random_student_has_the_copied_students_shape_but_not_its_weights():
+    from tlcourse.distill_runs import Student, build_student
+    from tlcourse.models import classifier
+    teacher = classifier("minilm-l6", 2)
+    vocab = teacher.config.vocab_size
+    copied, fresh = (build_student(Student(init=init), teacher, 2, vocab) for init in ("teacher", "random"))
+    assert [p.shape for p in copied.parameters()] == [p.shape for p in fresh.parameters()]
+    assert len(copied.backbone.encoder.layer) == 2
+    block = lambda m, i: m.backbone.encoder.layer[i].attention.self.query.weight
+    assert torch.equal(block(copied, 1), block(teacher, 3))  # keep=(0, 3): the student's second block is the teacher's fourth
+    assert not torch.allclose(block(fresh, 1), block(teacher, 3))
 
 
-def test_train_student_soft_and_hard_and_the_table(tmp_path):
-    from tlcourse.distill import train_student, write_student, distill_table
-    from tlcourse.train import TrainConfig
-    data = _bow_data()
-    config = TrainConfig(lr=5e-2, epochs=3, batch_size=16, progress=False, mixed_precision="no")
-    torch.manual_seed(0)
-    teacher = train_student(BagOfWords(20, 2, dim=16), data, data, None, config).model
-    batches = [{"input_ids": torch.tensor(data["input_ids"]),
-                "attention_mask": torch.tensor(data["attention_mask"])}]
-    hard = train_student(BagOfWords(20, 2, dim=8), data, data, None, config, speed_batches=batches)
-    soft = train_student(BagOfWords(20, 2, dim=8), data, data, None, config, teacher=teacher,
-                         temperature=2.0, speed_batches=batches)
-    assert hard.accuracy > 0.6 and soft.accuracy > 0.6 and soft.examples_per_s > 0
-    assert all(p.grad is None for p in teacher.parameters())
-    for name, run in (("teacher", hard), ("student-hard", hard), ("student-T2", soft)):
-        write_student(run, name, out_dir=tmp_path)
+def test_students_are_chosen_on_validation_and_compared_on_the_same_items(tmp_path):
+    import json
+    from dataclasses import replace
+    import numpy as np
+    from tlcourse.distill_runs import (COMPARISONS, Student, choose, distill_differences, distill_table,
+                                       run_student, teacher_run)
+    teacher = teacher_run(out_dir=tmp_path)
+    hard, rows, trained = choose(Student(body="bow", targets="hard"), {"lr": (1e-4, 3e-2)}, teacher, out_dir=tmp_path)
+    assert [r["lr"] for r in rows] == [1e-4, 3e-2]
+    assert hard.lr == max(rows, key=lambda r: r["val_accuracy"])["lr"]  # the first best, on validation
+    sweep = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*.json")]
+    assert len(sweep) == 2 and not any("metrics" in r or "test_correct" in r for r in sweep)  # test untouched
+    first = run_student(hard, teacher, out_dir=tmp_path, trained=trained)
+    soft = run_student(replace(hard, targets="soft"), teacher, out_dir=tmp_path)
+    assert run_student(hard, teacher, out_dir=tmp_path) == first  # read back, not trained again
     table = distill_table(tmp_path)
-    assert list(table.index) == ["teacher", "student-T2", "student-hard"]
-    assert table.loc["student-hard", "% of teacher accuracy"] == 100.0
+    assert list(table.index) == ["teacher", "bow-soft", "bow-hard"]
+    assert table.loc["teacher", "% of teacher accuracy"] == 100.0
+    assert table.loc["bow-hard", "lr"] == f"{hard.lr:g}" and table.loc["bow-hard", "T"] == "—"
+    question = next(q for q, pair in COMPARISONS.items() if pair == ("kd-bow-soft", "kd-bow-hard"))
+    gap = 100 * (np.mean(soft["test_correct"]) - np.mean(first["test_correct"]))
+    assert distill_differences(tmp_path).loc[question, "difference (95% interval)"].startswith(f"{gap:+.1f}")

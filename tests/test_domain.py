@@ -1,9 +1,13 @@
 """Domain adaptation and the bias probe: binary task, continued pretraining, tables, checks."""
+import math
+
 import pytest
 import torch
 
 import tlcourse
 from tlcourse import bias, domain
+from tlcourse.checks.distillation import check_entropy_bits, check_soft_targets
+from tlcourse.checks.domain_adaptation import check_binary_labels, check_gap, check_ppl_drop
 
 
 def test_binary_drops_neutral_and_maps_labels():
@@ -13,7 +17,7 @@ def test_binary_drops_neutral_and_maps_labels():
         assert set(ds[split]["label"]) == {0, 1}
         assert len(ds[split]) == sum(label != 1 for label in raw[split]["label"])
     assert ds["train"].features["label"].names == ["negative", "positive"]
-    tlcourse.check_binary_labels(ds)
+    check_binary_labels(ds)
 
 
 def test_clip_tokens_stops_at_the_budget():
@@ -42,14 +46,19 @@ def test_continued_pretraining_lowers_domain_perplexity():
     assert result.steps == 15 and after < 0.5 * before
 
 
-def test_masked_pretraining_runs_one_step():
+def test_masked_pretraining_learns_to_restore_the_hidden_tokens():
     from transformers import BertConfig, BertForMaskedLM
     tok = tlcourse.load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
                                        num_attention_heads=2, intermediate_size=64))
-    result = domain.continue_pretraining(model, tok, ["the tablets made me dizzy all day"] * 8,
-                                         domain.DAPTConfig(steps=2, batch_size=4, block_size=16), masked=True)
-    assert result.steps == 2 and result.train_loss > 0
+    result = domain.continue_pretraining(model, tok, ["the tablets made me dizzy all day"] * 16,
+                                         domain.DAPTConfig(steps=30, lr=3e-3, batch_size=8, block_size=16),
+                                         masked=True)
+    losses = [row["train_loss"] for row in result.history if "train_loss" in row]  # one row per step
+    assert result.steps == 30 and len(losses) == 30
+    assert losses[0] > 0.8 * math.log(tok.vocab_size)  # a random model guesses among the whole vocabulary
+    assert sum(losses[-5:]) / 5 < 0.9 * losses[0]  # 30 steps on one sentence: about 0.8 here
 
 
 def test_target_table_reads_mean_and_std(tmp_path):
@@ -83,22 +92,21 @@ def test_group_scores_and_gap():
     scores = bias.group_scores(clf, tok, frame)
     assert list(scores.index) == ["young", "old"] and scores.between(0, 1).all()
     assert bias.score_gap(scores) == pytest.approx(abs(scores["young"] - scores["old"]))
-    tlcourse.check_gap(bias.score_gap(scores), scores)
+    check_gap(bias.score_gap(scores), scores)
 
 
 @pytest.mark.parametrize("check, good, bad, message", [
-    ("check_ppl_drop", ((20 - 15) / 20, 20, 15), (25.0, 20, 15), "percent"),
-    ("check_entropy_bits", (1.0, [0.5, 0.5]), (0.6931, [0.5, 0.5]), "nats"),
+    (check_ppl_drop, ((20 - 15) / 20, 20, 15), (25.0, 20, 15), "percent"),
+    (check_entropy_bits, (1.0, [0.5, 0.5]), (0.6931, [0.5, 0.5]), "nats"),
 ])
 def test_checks_accept_right_and_explain_wrong(check, good, bad, message):
-    fn = getattr(tlcourse, check)
-    assert fn(*good).startswith("Correct")
+    assert check(*good).startswith("Correct")
     with pytest.raises(AssertionError, match=message):
-        fn(*bad)
+        check(*bad)
 
 
 def test_soft_target_check_spots_the_missing_temperature():
     logits = torch.tensor([[2.0, 0.0, -1.0]])
-    assert tlcourse.check_soft_targets((logits / 3).softmax(-1), logits, 3).startswith("Correct")
+    assert check_soft_targets((logits / 3).softmax(-1), logits, 3).startswith("Correct")
     with pytest.raises(AssertionError, match="T=1"):
-        tlcourse.check_soft_targets(logits.softmax(-1), logits, 3)
+        check_soft_targets(logits.softmax(-1), logits, 3)

@@ -19,7 +19,10 @@ def test_bf16_or_fp16_training_runs_and_reports_mfu(tmp_path):
                  tokenizer=tok)
     assert result.precision in ("bf16", "fp16")
     assert result.device.startswith("cuda")
-    assert isinstance(result.mfu, float) or result.mfu == "unknown"
+    import torch
+    from tlcourse.telemetry import PEAK_FLOPS
+    known = any(name in torch.cuda.get_device_name() for name in PEAK_FLOPS)
+    assert (0 < result.mfu < 1) if known else result.mfu == "unknown"
     assert result.peak_memory_mb > 0
 
 

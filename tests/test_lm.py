@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse.checks import check_blocks, check_chars_per_token, check_next_token, check_perplexity
+from tlcourse.checks.llm_basics import (check_blocks, check_chars_per_token, check_next_token,
+                                        check_perplexity)
 from tlcourse.lm import (next_token_probs, pack_blocks, perplexity, sample, shuffle_words, token_nll,
                          windows)
 from tlcourse.pretrain import TinyGPTConfig, tiny_gpt, train_tiny_gpt

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse.freezing import count_trainable
+from tlcourse.freezing import count_params
 from tlcourse.lora import add_lora, merge, save_adapter
 
 
@@ -15,7 +15,7 @@ def classifier():
 
 def test_lora_trains_under_one_percent(classifier):
     model = add_lora(classifier, r=8)
-    trainable, total = count_trainable(model)
+    trainable, total = count_params(model)
     assert trainable < 0.01 * total
     assert any("lora_A" in n for n, p in model.named_parameters() if p.requires_grad)
 
@@ -49,5 +49,5 @@ def test_unknown_target_modules_list_the_real_ones(classifier):
 
 def test_lora_on_smollm2_targets_attention():
     model = add_lora(tlcourse.load_model("smollm2-135m"), r=8)
-    trainable, total = count_trainable(model)
+    trainable, total = count_params(model)
     assert 0 < trainable < 0.005 * total

@@ -144,7 +144,7 @@ def test_tables_are_built_from_result_files(tmp_path):
 
 
 def test_label_mask_check_names_the_mistake(tok):
-    from tlcourse.checks_translate import check_label_mask
+    from tlcourse.checks.translation_sft import check_label_mask
     chat = messages(*PAIRS[0])
     ids, right = chat_ids(tok, chat), encode_chat(tok, chat)["labels"]
     assert check_label_mask(right, tok, chat).startswith("Correct")
@@ -160,7 +160,7 @@ def test_label_mask_check_names_the_mistake(tok):
 
 
 def test_learned_share_and_chrf_checks(tok):
-    from tlcourse.checks_translate import _chrf_parts, check_chrf, check_learned_share
+    from tlcourse.checks.translation_sft import _chrf_parts, check_chrf, check_learned_share
     answer, every = (encode_pairs(tok, *zip(*PAIRS), answer_only=a) for a in (True, False))
     share = learned_tokens(answer) / learned_tokens(every)
     assert check_learned_share(share, answer, every).startswith("Correct")

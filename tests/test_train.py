@@ -14,8 +14,9 @@ from transformers import (BertConfig, BertForSequenceClassification, LlamaConfig
                           PreTrainedTokenizerFast)
 
 from tlcourse.checkpoint import CheckpointError, latest_checkpoint
+from tlcourse.failures import NonFiniteLossError
 from tlcourse.schedules import lr_curve
-from tlcourse.train import NonFiniteLossError, TrainConfig, evaluate, fit
+from tlcourse.train import TrainConfig, evaluate, fit
 
 VOCAB = 100
 

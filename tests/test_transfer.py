@@ -4,7 +4,7 @@ import pytest
 
 import tlcourse
 from tlcourse.features import embed, layer_probe, majority_accuracy, mean_pool, probe_accuracy
-from tlcourse.freezing import (bitfit, blocks, count_trainable, discriminative_groups, freeze,
+from tlcourse.freezing import (bitfit, blocks, count_params, discriminative_groups, freeze,
                                unfreezing_stages)
 
 
@@ -20,12 +20,12 @@ def test_mean_pool_ignores_padding():
 
 
 def test_freeze_levels_grow_monotonically(classifier):
-    head = count_trainable(freeze(classifier, train_blocks=0))[0]
+    head = count_params(freeze(classifier, train_blocks=0))[0]
     assert head == 384 * 2 + 2  # the new classifier only
-    two = count_trainable(freeze(classifier, train_blocks=2))[0]
+    two = count_params(freeze(classifier, train_blocks=2))[0]
     per_block = sum(p.numel() for p in blocks(classifier)[-1].parameters())
     assert two == head + 2 * per_block
-    trainable, total = count_trainable(bitfit(classifier))
+    trainable, total = count_params(bitfit(classifier))
     assert head < trainable < 0.01 * total
 
 

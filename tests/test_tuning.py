@@ -5,13 +5,15 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse import checks_tuning as ct
+from tlcourse.checks.full_fine_tuning import (check_backbone_unchanged, check_best_epoch,
+                                              check_training_state_mb)
+from tlcourse.checks.lora import check_lora_params, check_lora_targets, check_merged_weight
 from tlcourse.config import get_profile
 from tlcourse.forgetting import forgetting_table, other_task_accuracy
 from tlcourse.generation import StyleConfig, finetune_style, style_blocks
 from tlcourse.lora import add_lora
 from tlcourse.memory import MemoryEstimate
-from tlcourse.models import classifier
+from tlcourse.models import classifier, is_decoder
 
 matplotlib.use("Agg")
 TINY = get_profile("smoke", train_size=32, eval_size=32, max_length=16, lm_block_size=16,
@@ -79,45 +81,52 @@ def test_plots_draw(tmp_path):
 def test_training_state_check_names_the_missing_copies():
     model = torch.nn.Linear(1000, 1000)
     n = sum(p.numel() for p in model.parameters())
-    assert ct.check_training_state_mb(16 * n / 2**20, model).startswith("Correct")
+    assert check_training_state_mb(16 * n / 2**20, model).startswith("Correct")
     with pytest.raises(AssertionError, match="two moments"):
-        ct.check_training_state_mb(8 * n / 2**20, model)
+        check_training_state_mb(8 * n / 2**20, model)
     with pytest.raises(AssertionError, match="1e6"):
-        ct.check_training_state_mb(16 * n / 1e6, model)
+        check_training_state_mb(16 * n / 1e6, model)
 
 
 def test_best_epoch_check_reads_the_validation_loss():
     history = pd.DataFrame([{"epoch": 1.0, "train_loss": 0.6}, {"epoch": 1.0, "eval_loss": 0.5},
                             {"epoch": 2.0, "train_loss": 0.1}, {"epoch": 2.0, "eval_loss": 0.7},
                             {"epoch": 3.0, "train_loss": 0.01}, {"epoch": 3.0, "eval_loss": 0.9}])
-    assert ct.check_best_epoch(1.0, history).startswith("Correct")
+    assert check_best_epoch(1.0, history).startswith("Correct")
     with pytest.raises(AssertionError, match="training"):
-        ct.check_best_epoch(3.0, history)
+        check_best_epoch(3.0, history)
+
+
+def test_the_model_kind_comes_from_its_config_not_its_name(tmp_path):
+    from transformers import GPT2Config
+    assert is_decoder("smollm2-135m") and not is_decoder("minilm-l6")
+    GPT2Config(n_layer=1, n_embd=8, n_head=2, architectures=["GPT2LMHeadModel"]).save_pretrained(tmp_path / "minilm")
+    assert is_decoder(str(tmp_path / "minilm"))  # a decoder whatever its folder is called
 
 
 def test_backbone_check_catches_a_trained_backbone():
     model = classifier("minilm-l6", 2)
-    assert ct.check_backbone_unchanged(model).startswith("Correct")
+    assert check_backbone_unchanged(model).startswith("Correct")
     with torch.no_grad():
         model.backbone.embeddings.word_embeddings.weight[0] += 1
     with pytest.raises(AssertionError, match="freeze"):
-        ct.check_backbone_unchanged(model)
+        check_backbone_unchanged(model)
 
 
 def test_lora_checks():
     model = classifier("minilm-l6", 2)
     expected = 6 * 2 * 4 * (384 + 384)  # blocks x (query, value) x r x (d_in + d_out)
-    assert ct.check_lora_params(expected, model, r=4).startswith("Correct")
+    assert check_lora_params(expected, model, r=4).startswith("Correct")
     with pytest.raises(AssertionError, match="two matrices"):
-        ct.check_lora_params(expected // 2, model, r=4)
+        check_lora_params(expected // 2, model, r=4)
     peft_model = add_lora(model, r=4)
     layer = peft_model.base_model.model.backbone.encoder.layer[0].attention.self.query
     with torch.no_grad():
         layer.lora_B["default"].weight.normal_()
     A, B, W = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.base_layer.weight
-    assert ct.check_merged_weight(W + layer.scaling["default"] * B @ A, layer).startswith("Correct")
+    assert check_merged_weight(W + layer.scaling["default"] * B @ A, layer).startswith("Correct")
     with pytest.raises(AssertionError, match="scales"):
-        ct.check_merged_weight(W + B @ A, layer)
-    assert ct.check_lora_targets(peft_model, ["query", "value"], r=4).startswith("Correct")
+        check_merged_weight(W + B @ A, layer)
+    assert check_lora_targets(peft_model, ["query", "value"], r=4).startswith("Correct")
     with pytest.raises(AssertionError, match="missing"):
-        ct.check_lora_targets(peft_model, ["query", "key", "value"], r=4)
+        check_lora_targets(peft_model, ["query", "key", "value"], r=4)

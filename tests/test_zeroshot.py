@@ -101,7 +101,7 @@ def test_unknown_baseline_is_refused():
 
 
 def test_exercise_checks_accept_the_answer_and_name_the_mistake():
-    from tlcourse.checks_zeroshot import check_calibrated_accuracy, check_cosine, check_label_probs
+    from tlcourse.checks.zero_shot import check_calibrated_accuracy, check_cosine, check_label_probs
     rng = np.random.default_rng(0)
     logp = np.log(rng.uniform(0.01, 0.2, size=(50, 2)))
     check_label_probs(np.exp(logp) / np.exp(logp).sum(1, keepdims=True), logp)

@@ -118,7 +118,7 @@ def _bench(model_dir, texts, labels, steps, batch_size, max_length, repeats, lr,
 
     from .results import hardware, versions
     from .device import mixed_precision
-    from .train import flops_per_token, model_flops_utilisation
+    from .telemetry import flops_per_token, model_flops_utilisation
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token

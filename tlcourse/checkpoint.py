@@ -156,5 +156,6 @@ def load_checkpoint(path, model, optimizer, scheduler, scaler=None):
     return state
 
 
-def checkpoint_size_mb(path):
+def folder_mb(path) -> float:
+    """What a checkpoint folder holds on disk (weights, optimizer state, RNG), in MiB."""
     return sum(f.stat().st_size for f in Path(path).iterdir()) / 2**20

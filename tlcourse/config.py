@@ -23,7 +23,7 @@ class Profile:
     lm_train_blocks: int | None  # blocks of text for LM training; None = all
     epochs: int  # most passes over the training data; early stopping on validation usually ends sooner
     patience: int  # validation evaluations without a better accuracy before training stops
-    batch_size: int  # examples per optimiser step
+    batch_size: int  # examples per forward pass per process, as TrainConfig.batch_size (no accumulation)
     seeds: tuple[int, ...]  # one run per seed; tables report mean ± std
     mixed_precision: str  # "auto" = bf16 where the GPU or CPU computes it, fp16 + scaler on older GPUs (T4), else fp32
 

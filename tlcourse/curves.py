@@ -52,7 +52,7 @@ def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
 
 
 def step_budget(profile, config: CurveConfig = CurveConfig()) -> int:
-    """Optimiser steps every size may train: the full-size run's epochs x steps per epoch."""
+    """Optimiser steps every size may train: the full-size run's epochs x steps per epoch (one process)."""
     return profile.epochs * math.ceil(full_size(profile, config) / profile.batch_size)
 
 

@@ -11,7 +11,7 @@ for every data spec, with the hash and name result files record), and tokenising
 import os
 from pathlib import Path
 
-from .quiet import warn
+from .quiet import no_data_bars, warn
 
 READERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -63,6 +63,7 @@ def training_pool_size(ds, profile) -> int:
 
 def _read(path: Path, encoding: str):
     import datasets
+    no_data_bars()
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if path.suffix not in READERS:

@@ -128,88 +128,40 @@ def train_classifier(exp, profile=None, cache: bool = True):
 
     Returns (model, test metrics, data) with data = (train, test, tokenizer, num_labels, raw) from
     experiments.prepare; training early-stops on its validation set. With cache, the weights are
-    saved under data/cache/trained/ and reloaded by a later call with the same experiment fields,
-    protocol and data (lesson 08 reuses lesson 07's teacher).
+    saved under data/cache/trained/ (trained_path) and reloaded by a later call with the same
+    experiment fields, protocol and data (lesson 08 reuses lesson 07's teacher).
     """
-    import hashlib
-    import json
-    from safetensors.torch import load_model, save_model
-    from .config import CACHE, get_profile
+    import safetensors.torch as weights  # not the course's loaders.load_model
+    from .config import get_profile
     from .device import seed_everything
-    from .data import data_hash
-    from .experiments import experiment_fields, build_model, prepare, protocol, result_path, source, train_model
+    from .experiments import build_model, prepare, train_model
     from .train import evaluate
     profile = profile or get_profile()
     seed_everything(exp.seed)
     data = prepare(exp, profile)
     model = build_model(exp, data.num_labels)
-    key = json.dumps([experiment_fields(exp), protocol(exp, profile), data_hash(source(exp))], sort_keys=True, default=str)
-    name = result_path(exp, ".", profile).stem + "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
-    path = CACHE / "trained" / f"{name}.safetensors"
+    path = trained_path(exp, profile)
     if cache and path.exists():
-        load_model(model, path)
+        weights.load_model(model, path)
     else:
         train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_model(model, str(path))
+            weights.save_model(model, str(path))
     metrics = evaluate(model, data.test, tokenizer=data.tokenizer)
     return model.eval(), metrics, (data.train, data.test, data.tokenizer, data.num_labels, data.raw)
 
 
-@dataclass
-class StudentRun:
-    model: nn.Module  # the trained student
-    accuracy: float  # test accuracy
-    params: int  # the student's parameters (the teacher's are not counted)
-    examples_per_s: float  # inference speed on the speed batches
-    train_time_s: float  # training wall time (distillation includes the teacher's forward passes)
-    peak_memory_mb: float  # memory the training run added (memory.PeakTracker)
-
-
-def train_student(student, train, test, tokenizer, config, teacher=None, temperature: float = 2.0,
-                  alpha: float = 0.5, speed_batches=None) -> StudentRun:
-    """Train `student` on soft + hard targets (teacher given, alpha > 0) or on hard labels only."""
-    from .freezing import two_rate_groups
-    from .memory import PeakTracker
-    from .train import evaluate, fit
-    soft = teacher is not None and alpha > 0
-    model = Distiller(student, teacher, temperature, alpha) if soft else student
-    transformer = hasattr(student, "base_model")  # BagOfWords has no pretrained body: one rate
-    groups = two_rate_groups(student, config.lr, 10 * config.lr) if transformer else None  # head 10x
-    with PeakTracker() as mem:
-        result = fit(model, train, None, config, param_groups=groups, tokenizer=tokenizer)
-    accuracy = evaluate(student, test, tokenizer=tokenizer)["accuracy"]
-    speed = inference_speed(student, speed_batches) if speed_batches else float("nan")
-    return StudentRun(student, accuracy, sum(p.numel() for p in student.parameters()), speed,
-                      result.wall_time_s, mem.mb)
-
-
-def write_student(run: StudentRun, method: str, profile=None, seed: int = 0, out_dir=None):
-    """One result JSON (method kd-<method>, Rotten Tomatoes) for a teacher or student run."""
-    from .config import RESULTS, get_profile
-    from .results import write_result
-    profile = profile or get_profile()
-    return write_result(out_dir or RESULTS / profile.name, f"kd-{method}", "minilm-l6", "rotten_tomatoes",
-                        profile.name, seed, {"accuracy": run.accuracy}, run.params, run.params,
-                        run.train_time_s, run.peak_memory_mb, inference_examples_per_s=run.examples_per_s)
-
-
-def distill_table(folder=None, teacher: str = "teacher"):
-    """Teacher and students from their result files: accuracy, share of the teacher's, speed-up."""
-    from .config import RESULTS, get_profile
-    from .results import load_results
-    frame = load_results(folder or RESULTS / get_profile().name)
-    rows = frame[frame.method.str.startswith("kd-")].groupby("method").mean(numeric_only=True)
-    rows.index = rows.index.str.removeprefix("kd-")
-    table = rows[["trainable_params", "metric_accuracy", "inference_examples_per_s"]].copy()
-    table.columns = ["parameters", "accuracy %", "examples/s"]
-    table["accuracy %"] *= 100
-    table["% of teacher accuracy"] = 100 * table["accuracy %"] / table.loc[teacher, "accuracy %"]
-    table["speed-up"] = table["examples/s"] / table.loc[teacher, "examples/s"]
-    table["parameters"] = table["parameters"].astype(int)
-    order = [teacher] + sorted(i for i in table.index if i != teacher)
-    return table.loc[order].round(1)
+def trained_path(exp, profile):
+    """Where train_classifier keeps the weights of `exp`: named by its fields, protocol and data."""
+    import hashlib
+    import json
+    from .config import CACHE
+    from .data import data_hash
+    from .experiments import experiment_fields, protocol, result_path, source
+    key = json.dumps([experiment_fields(exp), protocol(exp, profile), data_hash(source(exp))], sort_keys=True, default=str)
+    name = result_path(exp, ".", profile).stem + "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return CACHE / "trained" / f"{name}.safetensors"
 
 
 def target_stats(probs: torch.Tensor, target: int, k: int = 10) -> dict:

@@ -109,18 +109,17 @@ def probe_shift(source: str, target: str, model: str = "minilm-l6", profile=None
     """Frozen-feature probes trained on each domain (rows), tested on both (columns), accuracy %."""
     import pandas as pd
     from .data import take
-    from .features import cached_embed, probe
+    from .features import probe, split_features
     from .loaders import load_dataset, load_model, load_tokenizer
     profile = profile or get_profile()
     encoder, tokenizer = load_model(model, task="base"), load_tokenizer(model)
     sets = {name: take(load_dataset(name), profile, seed=seed) for name in (source, target)}
-    X = {(name, split): cached_embed(model, encoder, tokenizer, ds[split]["text"], progress=False,
-                                     max_length=profile.max_length)
-         for name, ds in sets.items() for split in ("train", "test")}
+    X = {name: split_features(encoder, tokenizer, ds, max_length=profile.max_length, cache_as=model)
+         for name, ds in sets.items()}
     table = {}
     for train_on in sets:
-        clf = probe(X[train_on, "train"], sets[train_on]["train"]["label"], seed=seed)
-        table[f"trained on {train_on}"] = {f"tested on {name}": 100 * clf.score(X[name, "test"], ds["test"]["label"])
+        clf = probe(X[train_on]["train"], sets[train_on]["train"]["label"], seed=seed)
+        table[f"trained on {train_on}"] = {f"tested on {name}": 100 * clf.score(X[name]["test"], ds["test"]["label"])
                                            for name, ds in sets.items()}
     return pd.DataFrame(table).T.round(1)
 
@@ -135,7 +134,7 @@ def target_task(backbone, train, test, tokenizer, seed: int = 0, lr: float = 5e-
                 head_lr: float = 1e-3, profile=None) -> dict:
     """Fine-tune MeanPoolClassifier(backbone) on the target task; the fields of a result JSON."""
     import torch
-    from .freezing import count_trainable, two_rate_groups
+    from .freezing import count_params, two_rate_groups
     from .models import MeanPoolClassifier
     from .train import TrainConfig, evaluate, fit
     profile = profile or get_profile()
@@ -146,7 +145,7 @@ def target_task(backbone, train, test, tokenizer, seed: int = 0, lr: float = 5e-
     config = TrainConfig(lr=lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=seed,
                          mixed_precision=profile.mixed_precision, progress=False)
     fit(model, train, None, config, param_groups=two_rate_groups(model, lr, head_lr), tokenizer=tokenizer)
-    trainable, total = count_trainable(model)
+    trainable, total = count_params(model)
     return {"metrics": evaluate(model, test, tokenizer=tokenizer, compute_metrics=macro_f1),
             "trainable_params": trainable, "total_params": total,
             "wall_time_s": time.perf_counter() - start}

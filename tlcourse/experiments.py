@@ -16,30 +16,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .config import RESULTS, get_profile
+from .methods import GRID, METHODS
 
-METHODS = {  # name -> what it trains (for tables and the decision explorer)
-    "majority": "nothing: always the most common training label",
-    "probe": "logistic regression on frozen mean-pooled features",
-    "head": "the new linear head only",
-    "last1": "head + last transformer block",
-    "last2": "head + last two transformer blocks",
-    "bitfit": "head + every bias",
-    "lora": "head + rank-r adapters on attention query/value",
-    "full": "every weight",
-    "ulmfit": "every weight: gradual unfreezing, discriminative LRs, slanted triangular schedule",
-}
-
-
-GRID = {  # method -> (candidates for Experiment.lr, chosen on validation; the value run() takes alone)
-    "probe": ((1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), 1.0),  # the probe's C (inverse L2 strength), not a rate
-    "head": ((3e-4, 1e-3, 3e-3, 1e-2), 1e-3),
-    "last1": ((2e-5, 5e-5, 1e-4, 2e-4, 5e-4), 5e-5),  # fewer weights train: larger rates are tried
-    "last2": ((2e-5, 5e-5, 1e-4, 2e-4, 5e-4), 5e-5),
-    "bitfit": ((1e-3, 3e-3, 1e-2), 1e-3),
-    "lora": ((1e-3, 3e-3, 1e-2), 1e-3),
-    "full": ((2e-5, 5e-5, 1e-4), 5e-5),
-    "ulmfit": ((2e-5, 5e-5, 1e-4), 5e-5),
-}
 HEAD_EPOCHS, HEAD_PATIENCE = 100, 10  # the head on cached features: an epoch costs milliseconds
 
 
@@ -60,7 +38,7 @@ class Experiment:
     patience: int | None = None  # evaluations without a better validation accuracy before stopping; None: the profile's
     max_steps: int | None = None  # a step budget instead of epochs (learning curves); evaluated `evaluations` times
     evaluations: int | None = None  # with max_steps: validation evaluations spread evenly over the budget
-    batch_size: int | None = None  # examples per step per process; None: the profile's
+    batch_size: int | None = None  # examples per forward pass per process; None: the profile's
     tag: str = ""  # appended to the method name in the result file (e.g. "n64")
 
     @property
@@ -226,11 +204,11 @@ def train_model(exp: Experiment, profile, model, train, tokenizer, validation=No
 
 
 def _trained(exp, profile, data: Prepared):
-    from .freezing import count_trainable
+    from .freezing import count_params
     start = time.perf_counter()
     model = build_model(exp, data.num_labels)
     run = train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
-    trainable, total = count_trainable(model)
+    trainable, total = count_params(model)
     curve = [row["eval_accuracy"] for row in run.history if "eval_accuracy" in row]
     losses = [row for row in run.history if "train_loss" in row and row["step"] <= (run.restored_step or run.steps)]
     record = {"val_accuracy": run.metrics["accuracy"], "val_curve": curve, "best_epoch": run.best_epoch,

@@ -65,6 +65,17 @@ def cached_embed(name: str, model, tokenizer, texts, timed: bool = False, **kwar
     return feats, json.loads(seconds.read_text())["seconds"] if seconds.exists() else float("nan")
 
 
+def split_features(encoder, tokenizer, ds, splits=("train", "test"), max_length: int = 128,
+                   cache_as: str | None = None) -> dict:
+    """{split: (N, C) mean-pooled features of ds[split]["text"]}. With cache_as (the model's course
+    name) they are cached on disk: only for an encoder that still holds the published weights."""
+    if cache_as:
+        return {s: cached_embed(cache_as, encoder, tokenizer, ds[s]["text"], max_length=max_length,
+                                progress=False) for s in splits}
+    return {s: embed(encoder, tokenizer, ds[s]["text"], max_length=max_length, progress=False)
+            for s in splits}
+
+
 def probe(X, y, C: float | None = None, seed: int = 0):
     """A logistic-regression probe on standardised features; C=None picks C by 3-fold CV."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV

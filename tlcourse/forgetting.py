@@ -18,16 +18,15 @@ def other_task_accuracy(encoder, tokenizer, data: str = "bbc_news", profile=None
     """
     from sklearn.neighbors import KNeighborsClassifier
     from .data import take
-    from .features import embed, probe
+    from .features import probe_accuracy, split_features
     from .loaders import load_dataset
     profile = profile or get_profile()
     ds = take(load_dataset(data), profile, seed=seed)
-    X_train, X_test = (embed(encoder, tokenizer, ds[s]["text"], max_length=profile.max_length,
-                             progress=False) for s in ("train", "test"))  # (N, C) each
+    X = split_features(encoder, tokenizer, ds, max_length=profile.max_length)  # (N, C) per split
     y_train, y_test = ds["train"]["label"], ds["test"]["label"]
-    knn = KNeighborsClassifier(n_neighbors=5, metric="cosine").fit(X_train, y_train)
-    return {"probe": float(probe(X_train, y_train, seed=seed).score(X_test, y_test)),
-            "nearest neighbour": float(knn.score(X_test, y_test))}
+    knn = KNeighborsClassifier(n_neighbors=5, metric="cosine").fit(X["train"], y_train)
+    return {"probe": probe_accuracy(X["train"], y_train, X["test"], y_test, seed=seed),
+            "nearest neighbour": float(knn.score(X["test"], y_test))}
 
 
 def forgetting_table(before: dict, after: dict):

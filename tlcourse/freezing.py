@@ -2,7 +2,9 @@
 
     freeze(model, train_blocks=2)            # head + last two transformer blocks learn
     bitfit(model)                            # head + every bias learn (Ben Zaken et al., 2022)
+    count_params(model)                      # (trainable, total)
     groups = discriminative_groups(model, lr=1e-4, decay=2.6)   # ULMFiT: lower blocks learn slower
+Every group builder here decays matrices only, never biases and norms (`decays`).
 Works for any transformers model whose backbone keeps its blocks in one ModuleList
 (BERT's encoder.layer, Llama's layers, ...): the head is whatever is outside the backbone.
 """
@@ -48,10 +50,19 @@ def bitfit(model):
     return model
 
 
-def count_trainable(model) -> tuple[int, int]:
-    """(trainable, total) parameters."""
-    params = list(model.parameters())
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; tied weights are counted once."""
+    params = list(model.parameters())  # .parameters() already yields a shared tensor once
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def one_rate_groups(model, weight_decay: float) -> list:
+    """fit's default: every trainable parameter at the optimizer's learning rate, in a group that
+    decays and one that does not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
+              {"params": [p for p in params if not decays(p)], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def discriminative_groups(model, lr: float, decay: float = 2.6, head_lr: float | None = None,
@@ -66,23 +77,28 @@ def discriminative_groups(model, lr: float, decay: float = 2.6, head_lr: float |
              for p in b.parameters()}
     rates |= {id(p): head_lr or lr for p in head_parameters(model)}
     slowest = lr / decay ** len(layers)
-    groups = {}
-    for p in model.parameters():
-        if p.requires_grad:
-            rate, wd = rates.get(id(p), slowest), 0.0 if p.ndim < 2 else weight_decay
-            groups.setdefault((rate, wd), []).append(p)
-    return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
+    return _rate_groups(model, lambda p: rates.get(id(p), slowest), weight_decay)
 
 
 def two_rate_groups(model, lr: float, head_lr: float, weight_decay: float = 0.01) -> list:
     """The new head at `head_lr`, every other trainable (pretrained) weight at `lr`."""
     head = {id(p) for p in head_parameters(model)}
+    return _rate_groups(model, lambda p: head_lr if id(p) in head else lr, weight_decay)
+
+
+def _rate_groups(model, rate_of, weight_decay: float) -> list:
+    """AdamW groups of the trainable parameters at learning rate rate_of(p): one per (rate, weight
+    decay) pair, in the order the pairs first appear; only matrices decay (`decays`)."""
     groups = {}
     for p in model.parameters():
         if p.requires_grad:
-            key = (head_lr if id(p) in head else lr, 0.0 if p.ndim < 2 else weight_decay)
-            groups.setdefault(key, []).append(p)
+            groups.setdefault((rate_of(p), weight_decay if decays(p) else 0.0), []).append(p)
     return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
+
+
+def decays(p) -> bool:
+    """Whether AdamW's weight decay applies to `p`: to matrices, never to biases and norms (1-d)."""
+    return p.ndim >= 2
 
 
 def unfreezing_stages(model, stages: int) -> list[int]:

@@ -15,7 +15,7 @@ from . import assets
 from .assets import AssetError, CACHE, require_verified
 from .config import offline
 from .corpora import DATASETS
-from .quiet import no_weight_bars
+from .quiet import no_data_bars, no_weight_bars
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,7 @@ def load_dataset(name: str):
     if name not in DATASETS and not Path(name).exists() and (offline() or not _hub_reachable()):
         raise _unknown("dataset", name, DATASETS)
     import datasets
+    no_data_bars()
     if name not in DATASETS:
         return datasets.load_dataset(name)
     folder = require_verified(dataset_dir(name), f"dataset {name!r}")

@@ -199,13 +199,15 @@ def rank_sweep(sweep, reference: float | None = None, ax=None):
 
 def accuracy_vs_speed(table, teacher: str = "teacher", ax=None, title=None):
     """Test accuracy % against inference speed (examples/s, log x) of each model in `table`
-    (rows: models; columns "accuracy %", "examples/s"); the teacher is drawn as a star."""
+    (rows: models; columns "accuracy %", "examples/s", optionally "± std" drawn as error bars over
+    seeds); the teacher is drawn as a star."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for i, (name, row) in enumerate(table.iterrows()):
-        ax.plot(row["examples/s"], row["accuracy %"], "*" if name == teacher else "o", ms=14 if name == teacher else 8,
-                color="k" if name == teacher else f"C{i}")
+        ax.errorbar(row["examples/s"], row["accuracy %"], yerr=row.get("± std", 0.0), capsize=3,
+                    fmt="*" if name == teacher else "o", ms=14 if name == teacher else 8,
+                    color="k" if name == teacher else f"C{i}")
         ax.annotate(name, (row["examples/s"], row["accuracy %"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set(xlabel="inference speed, examples/s (log scale)", ylabel="test accuracy %",

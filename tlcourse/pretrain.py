@@ -64,8 +64,9 @@ def news_blocks(tokenizer, profile=None, eval_blocks: int = 16):
 
 def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, profile=None) -> PretrainRun:
     """Train a tiny GPT from scratch on news articles with the course's loop (`train.fit`)."""
+    from .freezing import count_params
     from .loaders import load_tokenizer
-    from .train import TrainConfig, count_params, fit
+    from .train import TrainConfig, fit
     profile = profile or get_profile()
     tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     train, held_out = news_blocks(tokenizer, profile, config.eval_blocks)

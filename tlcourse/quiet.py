@@ -28,5 +28,11 @@ def no_weight_bars() -> None:
     logging.disable_progress_bar()
 
 
+def no_data_bars() -> None:
+    """datasets' bars for casting and mapping splits (milliseconds each at the course's sizes): off."""
+    import datasets
+    datasets.disable_progress_bars()
+
+
 warnings.formatwarning = _format
 warnings.filterwarnings("ignore", category=FutureWarning, module=LIBRARIES)

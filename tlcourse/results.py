@@ -51,6 +51,7 @@ def write_result(out_dir, method, model, data, profile, seed, metrics, trainable
     """Write `out_dir/<method>__<model>__<data>__<profile>__seed<seed>.json` and return its path.
 
     metrics: e.g. {"accuracy": 0.84, "loss": 0.39}; extra: anything else worth keeping (examples_per_s, …).
+    checkpoint_size_mb: what must be stored beside the public base model (the trained weights).
     The precision is recorded as given in extra, else as the profile's setting resolves on this machine.
     """
     extra.setdefault("precision", _precision(profile))
@@ -80,9 +81,10 @@ def _precision(profile_name) -> str:
 
 
 def write_fit_result(out_dir, train_result, method, model, data, profile, seed, **extra):
-    """write_result from a tlcourse.train.TrainResult (its metrics, costs and throughput)."""
+    """write_result from a tlcourse.train.TrainResult (its metrics, costs and throughput); the size
+    saved beside the base model, when known, goes in extra as checkpoint_size_mb."""
     s = train_result.summary()
-    costs = ("trainable_params", "total_params", "wall_time_s", "peak_memory_mb", "checkpoint_size_mb")
+    costs = ("trainable_params", "total_params", "wall_time_s", "peak_memory_mb")
     kept = {k: s[k] for k in ("steps", "train_loss", "train_time_s", "examples_per_s", "tokens_per_s", "mfu",
                               "precision", "device", "distributed", "processes", "best_metric", "best_step",
                               "stopped_early")}
@@ -123,7 +125,7 @@ def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
     the learning rate chosen on validation, and the paired difference from `reference` on the same
     test items (paired_bootstrap; blank where files hold no per-item results)."""
     import pandas as pd
-    from .experiments import METHODS
+    from .methods import METHODS
     frame = load_results(folder)
     if frame.empty:
         raise FileNotFoundError(f"no result files under {folder}: run `make results` first")
@@ -136,7 +138,7 @@ def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
         acc = runs.metric_accuracy * 100
         rows.append({"method": method, "what trains": METHODS[method],
                      "lr (C)": _rate(runs), "accuracy %": mean_std(acc, 1),
-                     f"Δ vs {reference} (95% interval)": _difference(runs, ref) if method != reference else "—",
+                     f"Δ vs {reference} (95% interval)": paired_difference(runs, ref) if method != reference else "—",
                      "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
@@ -157,8 +159,9 @@ def _mean_of(runs, column: str, fmt: str) -> str:
     return fmt.format(runs[column].mean()) if column in runs and runs[column].notna().any() else "—"
 
 
-def _difference(runs, ref) -> str:
-    """Points of accuracy above the reference, on the seeds both have: "+0.4 (-0.9 to +1.7)"."""
+def paired_difference(runs, ref) -> str:
+    """Points of accuracy of `runs` above `ref` on the same test items, on the seeds both have, with
+    the 95% paired bootstrap interval: "+0.4 (-0.9 to +1.7)"; blank without per-item results."""
     if "test_correct" not in runs or runs.test_correct.isna().any() or ref.empty or ref.test_correct.isna().any():
         return ""
     seeds = sorted(set(runs.seed) & set(ref.seed))
@@ -287,7 +290,7 @@ def precision_table(fp32_folder, bf16_folder, data="rotten_tomatoes"):
     """The same runs in fp32 and in bf16 autocast: accuracy and the paired difference per seed
     (same seed = same training subset, order and test items), with its 95% t interval over seeds."""
     import pandas as pd
-    from .experiments import METHODS
+    from .methods import METHODS
     a, b = load_results(fp32_folder), load_results(bf16_folder)
     rows = []
     for method in METHODS:

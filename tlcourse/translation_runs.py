@@ -84,7 +84,7 @@ def _write(path: Path, run: tuple, test, out, metrics: dict, **record) -> dict:
 def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=None,
                   skip_existing: bool = True) -> dict:
     """Prompt the pretrained model with k example pairs (the seed's first k training pairs)."""
-    from .train import count_params
+    from .freezing import count_params
     from .loaders import load_model, load_tokenizer
     from .memory import PeakTracker
     profile = get_profile()
@@ -173,7 +173,7 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
     """The Bible LoRA model (DOMAIN_BASE, first seed) on the interface strings: as it is (n=0), or
     after one more fine-tune on n interface pairs (None: all) at the rate the Bible run chose."""
     from peft import PeftModel
-    from .train import count_params
+    from .freezing import count_params
     from .loaders import load_model, load_tokenizer
     from .memory import PeakTracker
     from .sft import SFTSettings, encode_pairs, fit_sft
