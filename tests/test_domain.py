@@ -73,17 +73,6 @@ def test_target_table_reads_mean_and_std(tmp_path):
     assert table.loc["target-adapted", "seeds"] == 2
 
 
-def test_bias_sets_are_counterfactually_complete_skewed_and_balanced():
-    full = bias.sentences(bias.TRAIN_TEMPLATES, bias.TRAIN_ADJECTIVES)
-    assert len(full) == len(bias.TRAIN_TEMPLATES) * 8 * len(bias.GROUPS)
-    skew = bias.skewed(full, favoured=bias.GROUPS[::2])
-    by_group = skew.groupby("group").label.mean()
-    assert set(by_group[list(bias.GROUPS[::2])]) == {1.0} and set(by_group[list(bias.GROUPS[1::2])]) == {0.0}
-    bal = bias.balanced(full, n=len(skew))
-    assert len(bal) == len(skew) and set(bal.groupby("group").label.mean()) == {0.5}
-    assert not set(bias.PROBE_TEMPLATES) & set(bias.TRAIN_TEMPLATES)
-
-
 def test_group_scores_and_gap():
     model, tok = tlcourse.load_model("minilm-l6"), tlcourse.load_tokenizer("minilm-l6")
     from tlcourse.models import MeanPoolClassifier
