@@ -61,16 +61,24 @@ def test_masked_pretraining_learns_to_restore_the_hidden_tokens():
     assert sum(losses[-5:]) / 5 < 0.9 * losses[0]  # 30 steps on one sentence: about 0.8 here
 
 
-def test_target_table_reads_mean_and_std(tmp_path):
-    from tlcourse.results import write_result
-    for method, accs in (("target-pretrained", (0.7, 0.8)), ("target-adapted", (0.8, 0.8))):
-        for seed, acc in enumerate(accs):
-            write_result(tmp_path, method, "minilm-l6", domain.TARGET, "smoke", seed,
-                         {"accuracy": acc, "macro_f1": acc - 0.1}, 10, 100, 1.0, 1.0)
-    table = domain.target_table(tmp_path)
-    assert table.loc["target-pretrained", "accuracy %"] == pytest.approx(75.0)
-    assert table.loc["target-adapted", "metric_accuracy ± std"] == 0.0
-    assert table.loc["target-adapted", "seeds"] == 2
+def test_macro_f1_is_read_from_per_item_correctness():
+    labels = [1, 1, 1, 0]
+    assert domain.binary_macro_f1([1, 1, 1, 0], labels) == pytest.approx((6 / 7 + 0) / 2)  # always "positive"
+    assert domain.binary_macro_f1([1, 1, 1, 1], labels) == 1.0
+
+
+def test_masked_lm_loss_uses_the_same_masks_every_call():
+    from transformers import BertConfig, BertForMaskedLM
+    tok = tlcourse.load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=64))
+    texts = ["the tablets made me dizzy all day and I could not sleep"] * 12
+    first = domain.masked_lm_loss(model, tok, texts, 16)
+    torch.randn(3)  # the global generator moves on; the masks must not
+    assert domain.masked_lm_loss(model, tok, texts, 16) == first
+    assert domain.masked_lm_loss(model, tok, texts, 16, seed=1) != first
+    assert first > 0.8 * math.log(tok.vocab_size)  # a random model: about ln(vocabulary)
 
 
 def test_group_scores_and_gap():

@@ -3,15 +3,14 @@ text, then train the task (Gururangan et al., 2020, "Don't Stop Pretraining").
 
     shift_table({"movie model": m}, {"movies": rt_test, "drugs": drug_test}, tok)
     continue_pretraining(smollm, tok, business_texts, DAPTConfig(steps=12))   # causal LM
-    continue_pretraining(mlm, tok, drug_texts, DAPTConfig(), masked=True)      # masked LM
-    run_target_grid({"pretrained": load_backbone, "dapt": lambda: adapted})    # the task, per seed
+    tapt = adapt_encoder()                                    # MiniLM, masked LM on the task's own texts
+    run_target(tapt["model"]); target_table(tapt["model"])    # the task under the protocol, both encoders
 """
 import time
 from dataclasses import dataclass
 
 from .config import RESULTS, get_profile
 
-TARGET = "drug_reviews_binary"  # the target task's name in result files
 
 
 def binary(ds):
@@ -130,72 +129,164 @@ def macro_f1(preds, labels) -> dict:
     return {"macro_f1": float(f1_score(labels, preds, average="macro"))}
 
 
-def target_task(backbone, train, test, tokenizer, seed: int = 0, lr: float = 5e-5,
-                head_lr: float = 1e-3, profile=None) -> dict:
-    """Fine-tune MeanPoolClassifier(backbone) on the target task; the fields of a result JSON."""
-    import torch
-    from .freezing import count_params, two_rate_groups
-    from .models import MeanPoolClassifier
-    from .train import TrainConfig, evaluate, fit
+LENGTH_FACTOR = 3  # drug reviews read at 3x the profile's snippet length: 192 tokens in cpu keeps ~96% whole
+TARGET_METHODS = ("majority", "full")  # the floor, and every weight of the encoder trained
+
+
+def target_data():
+    """The target task: drug reviews, negative vs positive, train and test splits (the protocol
+    holds its validation set out of train; the dataset's own validation split is left for TAPT's
+    held-out loss)."""
+    import datasets
+    from .loaders import load_dataset
+    ds = binary(load_dataset("drug_reviews"))
+    return datasets.DatasetDict(train=ds["train"], test=ds["test"])
+
+
+def target_profile(profile=None):
+    """The active profile reading LENGTH_FACTOR x its max_length tokens per review (the snippet
+    length would cut most reviews short)."""
+    from dataclasses import replace
     profile = profile or get_profile()
-    start = time.perf_counter()
-    torch.manual_seed(seed)  # the new head's initial weights
-    backbone.pooler = None  # mean pooling replaces BERT's [CLS] pooler, as models.classifier does
-    model = MeanPoolClassifier(backbone, num_labels=2)
-    config = TrainConfig(lr=lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=seed,
-                         mixed_precision=profile.mixed_precision, progress=False)
-    fit(model, train, None, config, param_groups=two_rate_groups(model, lr, head_lr), tokenizer=tokenizer)
-    trainable, total = count_params(model)
-    return {"metrics": evaluate(model, test, tokenizer=tokenizer, compute_metrics=macro_f1),
-            "trainable_params": trainable, "total_params": total,
-            "wall_time_s": time.perf_counter() - start}
+    return replace(profile, max_length=LENGTH_FACTOR * profile.max_length)
 
 
-def run_target_grid(backbones: dict, seeds=None, train_size: int = 200, out_dir=None,
-                    skip_existing: bool = True) -> list[dict]:
-    """The target task (drug reviews, binary) for every backbone x seed; one result JSON each.
+@dataclass
+class TAPTConfig:
+    head_steps: int = 60  # steps fitting the new masked-LM head on general news, the encoder frozen
+    steps: int = 90  # task-adaptive pretraining: every weight, on the task's own training texts
+    lr: float = 1e-4  # peak rate of the adaptation (the head's fit: 10x)
+    batch_size: int = 16  # texts per step
+    seed: int = 0  # which tokens are masked, the order
 
-    backbones: {name: function returning a fresh encoder}; the result's method is target-<name>.
-    """
+
+def masked_lm_loss(model, tokenizer, texts, max_length: int, seed: int = 0, batch_size: int = 32) -> float:
+    """Cross-entropy per masked token (15% masked, BERT's rule), the same masks at every call."""
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+    from .device import autocast, model_device
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # the collator masks with torch's global generator
+    batches = [collate([{"input_ids": x} for x in ids[i:i + batch_size]]) for i in range(0, len(ids), batch_size)]
+    torch.random.set_rng_state(state)
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad(), autocast(model):
+        for batch in batches:  # input_ids, labels: (B, T); labels -100 where not masked
+            batch = {k: v.to(model_device(model)) for k, v in batch.items()}
+            n = int((batch["labels"] != -100).sum())
+            total, count = total + model(**batch).loss.float().item() * n, count + n
+    return total / count
+
+
+def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
+    """MiniLM adapted to drug reviews by masked-LM training on the task's own training texts
+    (TAPT, Gururangan et al.): first its new MLM head is fitted on general news with the encoder
+    frozen, so that the held-out loss before adaptation measures the encoder, not a random head;
+    then every weight trains on the reviews. Saved under data/cache/adapted/ (read back by a later
+    call with the same settings); returns {"model": its folder from the checkout, the held-out
+    masked-LM losses before and after on drug reviews and on news, steps, tokens, seconds}."""
+    import hashlib
     import json
-    from .data import take, tokenize
-    from .device import seed_everything
-    from .experiments import Experiment
-    from .loaders import load_dataset, load_tokenizer
-    from .memory import PeakTracker
-    from .results import result_name, write_result
-    profile = get_profile()
-    out_dir = out_dir or RESULTS / profile.name
-    tokenizer, records = load_tokenizer("minilm-l6"), []
-    for name in backbones:
-        for seed in seeds or profile.seeds:
-            path = out_dir / result_name(f"target-{name}", "minilm-l6", TARGET, profile.name, seed)
-            if skip_existing and path.exists():
-                records.append(json.loads(path.read_text()))
-                continue
-            seed_everything(seed)
-            sized = get_profile(train_size=min(train_size, profile.train_size or train_size))
-            ds = take(binary(load_dataset("drug_reviews")), sized, seed=seed)
-            enc = tokenize(ds, tokenizer, profile.max_length)
-            with PeakTracker() as mem:
-                record = target_task(backbones[name](), enc["train"], enc["test"], tokenizer, seed)
-            write_result(out_dir, f"target-{name}", "minilm-l6", TARGET, profile.name, seed,
-                         peak_memory_mb=mem.mb, train_size=len(enc["train"]), **record)
-            records.append(json.loads(path.read_text()))
+    from dataclasses import asdict
+    from .config import CACHE, ROOT
+    from .data import protocol_splits
+    from .loaders import load_model, load_tokenizer
+    profile = target_profile(profile)
+    length = profile.max_length
+    key = hashlib.sha256(json.dumps([asdict(config), profile.name, length]).encode()).hexdigest()[:8]
+    folder = CACHE / "adapted" / f"minilm-l6-tapt-{profile.name}-{key}"
+    if (folder / "tapt.json").exists():
+        return json.loads((folder / "tapt.json").read_text())
+    ds = target_data()
+    texts = protocol_splits(ds, profile, train_size=len(ds["train"]))["train"]["text"]  # validation, test excluded
+    reviews = texts_of("drug_reviews", "validation")  # all three classes; no split of the task uses them
+    held_out = {"drug reviews": reviews, "news": texts_of("news_articles", "validation")[:len(reviews)]}
+    tokenizer, mlm = load_tokenizer("minilm-l6"), load_model("minilm-l6", task="masked-lm")
+    start = time.perf_counter()
+    mlm.bert.requires_grad_(False)
+    news = texts_of("news_articles", "train")[:config.head_steps * config.batch_size]
+    continue_pretraining(mlm, tokenizer, news, DAPTConfig(config.head_steps, 10 * config.lr, config.batch_size,
+                                                          length, seed=config.seed), masked=True)
+    before = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
+    mlm.requires_grad_(True)
+    run = continue_pretraining(mlm, tokenizer, texts, DAPTConfig(config.steps, config.lr, config.batch_size,
+                                                                 length, seed=config.seed), masked=True)
+    after = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
+    encoder = load_model("minilm-l6", task="base")  # the published encoder, pooler included (unused)
+    encoder.load_state_dict(mlm.bert.state_dict(), strict=False)  # every adapted weight
+    encoder.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    record = {"model": folder.relative_to(ROOT).as_posix(), "before": before, "after": after,
+              "steps": run.steps, "texts": len(texts), "tokens": int(run.tokens_per_s * run.train_time_s),
+              "seconds": time.perf_counter() - start, "held_out_texts": len(held_out["drug reviews"])}
+    (folder / "tapt.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def run_target(adapted: str, seeds=None, out_dir=None) -> list[dict]:
+    """The target task for the published and the adapted encoder under the course's protocol
+    (experiments.run_grid: the rate chosen on validation at seed 0, early stopping, best weights,
+    the same validation and test reviews for every run), at target_profile's length."""
+    from .experiments import run_grid
+    records = []
+    for model in ("minilm-l6", adapted):
+        methods = TARGET_METHODS if model == "minilm-l6" else TARGET_METHODS[1:]
+        records += run_grid(methods, seeds, out_dir, profile=target_profile(), data=target_data(), model=model)
     return records
 
 
-def target_table(folder=None):
-    """Mean ± std over seeds of the target task's accuracy and macro F1, one row per backbone."""
+def target_runs(adapted: str, folder=None) -> dict:
+    """{"majority class", "published MiniLM", "adapted MiniLM (TAPT)": their result files' rows}."""
+    from .data import data_name
     from .results import load_results
     frame = load_results(folder or RESULTS / get_profile().name)
-    if frame.empty or TARGET not in set(frame.data):
-        raise FileNotFoundError(f"no {TARGET} results yet: run the target-task grid first")
-    rows = frame[frame.data == TARGET]
-    stats = rows.groupby("method")[["metric_accuracy", "metric_macro_f1"]].agg(["mean", "std"]) * 100
-    table = stats.xs("mean", axis=1, level=1).round(1)
-    for col in ("metric_accuracy", "metric_macro_f1"):
-        table[f"{col} ± std"] = stats[col]["std"].fillna(0).round(1)
-    table["seeds"] = rows.groupby("method").seed.nunique()
-    return table.rename(columns={"metric_accuracy": "accuracy %", "metric_macro_f1": "macro F1 %"})
+    frame = frame[frame.data == data_name(target_data())] if not frame.empty else frame
+    if frame.empty:
+        raise FileNotFoundError("no target-task results yet: run domain.run_target first")
+    full = frame[frame.method == "full"]
+    return {"majority class": frame[frame.method == "majority"],
+            "published MiniLM": full[full.model == "minilm-l6"], "adapted MiniLM (TAPT)": full[full.model == adapted]}
 
+
+def target_table(adapted: str, folder=None):
+    """Accuracy and macro F1 (mean ± std over seeds, %) of the majority class and each encoder,
+    the rate validation chose, and the adapted encoder's paired difference in accuracy from the
+    published one on the same test reviews (results.paired_difference)."""
+    import pandas as pd
+    from .results import mean_std, paired_difference
+    labels, runs = target_test_labels(), target_runs(adapted, folder)
+    rows = {name: {"accuracy %": mean_std(100 * r.metric_accuracy, 1),
+                   "macro F1 %": mean_std([100 * binary_macro_f1(c, labels) for c in r.test_correct], 1),
+                   "lr": ", ".join(f"{v:g}" for v in sorted(r.lr.dropna().unique())) or "—",
+                   "best epoch": f"{r.best_epoch.mean():.1f}" if r.best_epoch.notna().any() else "—",
+                   "seeds": len(r)} for name, r in runs.items()}
+    table = pd.DataFrame(rows).T
+    table["Δ accuracy vs published (95% interval)"] = [
+        "", "—", paired_difference(runs["adapted MiniLM (TAPT)"], runs["published MiniLM"])]
+    return table
+
+
+def target_means(adapted: str, folder=None):
+    """Mean accuracy and macro F1 (%) over seeds, one row per target_runs entry: for sentences."""
+    import pandas as pd
+    labels = target_test_labels()
+    return pd.DataFrame({name: {"accuracy": 100 * r.metric_accuracy.mean(),
+                                "macro_f1": 100 * sum(binary_macro_f1(c, labels) for c in r.test_correct) / len(r)}
+                         for name, r in target_runs(adapted, folder).items()}).T
+
+
+def target_test_labels() -> list:
+    """The labels of the protocol's test reviews (the profile's eval_size of them), in order."""
+    from .data import protocol_splits
+    return protocol_splits(target_data(), target_profile())["test"]["label"]
+
+
+def binary_macro_f1(correct, labels) -> float:
+    """Macro F1 of a two-class run from its per-item correctness: a wrong answer is the other class."""
+    import numpy as np
+    labels = np.asarray(labels)
+    preds = np.where(np.asarray(correct) == 1, labels, 1 - labels)
+    return macro_f1(preds, labels)["macro_f1"]

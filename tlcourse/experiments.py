@@ -323,7 +323,7 @@ def _write(exp, profile, record, score_test, candidates, out_dir) -> Path:
                         *fields, **record)
 
 
-def choose_lr(method: str, out_dir=None, **fields) -> tuple[float, list, tuple | None]:
+def choose_lr(method: str, out_dir=None, profile=None, **fields) -> tuple[float, list, tuple | None]:
     """The method's learning rate (the probe's C) chosen on validation accuracy at seed 0 from
     GRID[method]; each candidate's validation record is kept under <out_dir>/sweep/ (resumable).
 
@@ -331,7 +331,7 @@ def choose_lr(method: str, out_dir=None, **fields) -> tuple[float, list, tuple |
     chosen run when it was trained in this call, so its seed-0 result needs no second training)."""
     from tqdm.auto import tqdm
     from .results import write_json
-    profile = get_profile()
+    profile = profile or get_profile()
     folder = Path(out_dir or RESULTS / profile.name) / "sweep"
     rows, best = [], None
     for lr in tqdm(GRID[method][0], desc=f"{method}: choosing the rate on validation", leave=False):
@@ -361,7 +361,7 @@ def _data_hash(exp: Experiment) -> str:
 
 
 def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bool = True,
-             **fields) -> list[dict]:
+             profile=None, **fields) -> list[dict]:
     """Every method x every seed of the profile (tqdm progress); returns the records.
 
     Without lr= in fields, each method's rate is first chosen on validation at seed 0 (choose_lr),
@@ -369,15 +369,16 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
     running it again, when it records the same experiment fields, protocol and data hash as asked
     now; otherwise it is rerun, and the reason is printed.
     fields: Experiment fields shared by every run (data=..., text_column=..., train_size=...).
+    profile: the active profile, or one with fields overridden (e.g. a longer max_length).
     """
     from tqdm.auto import tqdm
     from .results import write_json
-    profile = get_profile()
+    profile = profile or get_profile()
     records = []
     for method in tqdm(methods, desc="methods"):
         chosen, candidates, trained = (fields.get("lr"), [], None)
         if "lr" not in fields and method in GRID:
-            chosen, candidates, trained = choose_lr(method, out_dir, **fields)
+            chosen, candidates, trained = choose_lr(method, out_dir, profile, **fields)
         for seed in seeds or profile.seeds:
             exp = Experiment(method, seed=seed, **fields | {"lr": chosen})
             old = _existing(exp, out_dir, profile) if skip_existing else None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import assets
 from .assets import AssetError, CACHE, require_verified
-from .config import offline
+from .config import ROOT, offline
 from .corpora import DATASETS
 from .quiet import no_data_bars, no_weight_bars
 
@@ -126,9 +126,12 @@ def _hub_equivalent(name: str) -> str | None:
 
 
 def resolve_model(name: str) -> str:
-    """A local folder for a course name (verified) or a hub id / path passed through."""
+    """A local folder for a course name (verified), a folder relative to the course checkout (so
+    result files record no machine path), or a hub id / path passed through."""
     if name in MODELS:
         return str(require_verified(model_dir(name), f"model {name!r}"))
+    if not Path(name).is_absolute() and not Path(name).exists() and (ROOT / name).is_dir():
+        return str(ROOT / name)
     if offline() and (course_name := _hub_equivalent(name)):
         return resolve_model(course_name)
     _check_hub("model", name, MODELS)
