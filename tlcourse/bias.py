@@ -87,12 +87,8 @@ def group_share(frame: pd.DataFrame, favoured=FAVOURED) -> float:
 
 def p_positive(model, tokenizer, frame: pd.DataFrame, batch_size: int = 64) -> list[float]:
     """The classifier's P(positive) for each sentence of the frame, in order (label index 1 = positive)."""
-    from .infer import over_texts
-
-    def forward(model, batch):  # (B,)
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.softmax(-1)[:, 1]
-
-    return over_texts(model, tokenizer, frame.text, forward, batch_size).tolist()
+    from .infer import positive_probs
+    return positive_probs(model, tokenizer, frame.text, batch_size).tolist()
 
 
 def scores_of(frame: pd.DataFrame, p) -> pd.Series:

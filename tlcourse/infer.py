@@ -51,3 +51,10 @@ def over_texts(model, tokenizer, texts, forward, batch_size: int = 64, max_lengt
     restored = torch.empty_like(out)
     restored[torch.as_tensor(np.concatenate(batches))] = out
     return restored
+
+
+def positive_probs(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128):
+    """A binary classifier's P(positive) for each text, in order (label index 1 = positive): (N,)."""
+    def forward(model, batch):  # (B,)
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.softmax(-1)[:, 1]
+    return over_texts(model, tokenizer, texts, forward, batch_size, max_length)

@@ -36,7 +36,9 @@ from .freezing import count_params, one_rate_groups
 from .schedules import make_schedule
 from .telemetry import LivePlot, Throughput, is_notebook, peak_memory_mb, progress_bar
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "label")
+# the columns a batch may carry into the model; the last five are a preference pair's (dpo.py)
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "label",
+                "prompt_ids", "chosen_ids", "rejected_ids", "ref_chosen_logps", "ref_rejected_logps")
 LOWER_IS_BETTER = ("loss", "perplexity")
 
 
