@@ -88,3 +88,14 @@ def test_same_loss_as_trl_dpo_trainer_on_one_batch(tok, tiny, tmp_path):
         trl_loss = trainer.compute_loss(trainer.model, dict(theirs))
     assert loss.item() == pytest.approx(trl_loss.item(), rel=1e-5)
     assert abs(loss.item() - 0.6931) > 1e-3  # not the loss at the reference: the test can fail
+
+
+def test_kl_estimate_is_the_mean_log_ratio_and_zero_without_adapters(tok, tiny):
+    from tlcourse.preference_runs import mean_kl
+    pairs = _pairs(tok)
+    prompts, conts = list(pairs["prompt_ids"]), [[c] for c in pairs["chosen_ids"]]
+    batch = collator(tok)(list(with_reference_logps(tiny, pairs, tok)))
+    with torch.no_grad():
+        gaps = DPOModel(tiny, beta=1.0)(**batch).logits[:, 0]  # log π - log π_ref of each chosen continuation
+    assert mean_kl(tiny, tok, prompts, conts) == pytest.approx(gaps.mean().item(), rel=1e-2)  # bf16 there
+    assert mean_kl(tiny.get_base_model(), tok, prompts, conts) == 0.0

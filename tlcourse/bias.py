@@ -157,12 +157,12 @@ def run_bias(movie_model, tokenizer, profile=None, seeds=None, out_dir=None, sha
     records = {"bias-before": [_kept(folder, "bias-before", profile, 0, _settings(profile), before)]}
     for condition in tqdm(CONDITIONS[1:], desc="bias: fine-tunes"):
         method, tune = f"bias-{condition}", partial(_tuned, movie_model, tokenizer, probe, profile, condition, share)
-        chosen, candidates = _choose(folder, method, profile, share, lrs, tune)
+        validate = partial(_validated, movie_model, tokenizer, profile, condition, share)
+        lr, candidates = _choose(folder, method, profile, share, lrs, validate)
         records[method] = []
-        for seed in seeds or profile.seeds:  # seed 0 at the chosen rate is the sweep's winner: not trained again
-            compute = partial(dict, chosen) if seed == 0 else partial(tune, chosen["lr"], seed)
-            records[method].append(_kept(folder, method, profile, seed, _settings(profile, share, chosen["lr"]),
-                                         compute, candidates))
+        for seed in seeds or profile.seeds:  # the search kept no weights: seed 0 is trained again, then probed
+            records[method].append(_kept(folder, method, profile, seed, _settings(profile, share, lr),
+                                         partial(tune, lr, seed), candidates))
     return records
 
 
@@ -172,22 +172,23 @@ def _settings(profile, share=None, lr=None) -> dict:
             "share": share, "lr": lr}
 
 
-def _choose(folder, method, profile, share, lrs, tune) -> tuple[dict, list]:
-    """The seed-0 record of best validation accuracy among the rates (ties: the first), and every
-    candidate's [{"lr", "val_accuracy", "best_epoch"}]. Candidates are stored under sweep/ (resumable)."""
+def _choose(folder, method, profile, share, lrs, validate) -> tuple[float, list]:
+    """The rate of best validation accuracy at seed 0 (ties: the first), and every candidate's
+    [{"lr", "val_accuracy", "best_epoch"}]. validate(lr, seed) fine-tunes without probing: the probe
+    is the experiment's test, scored for the chosen runs only. Candidates are stored under sweep/."""
     from .results import result_name, write_json
     best, candidates = None, []
     for lr in lrs:
         path = folder / "sweep" / result_name(method, MODEL, DATA, profile.name, 0).replace(".json", f"__lr{lr:g}.json")
         record = _stored(path, _settings(profile, share, lr))
         if record is None:
-            record = tune(lr, 0)
+            record = validate(lr, 0)
             write_json(path, record)
         candidates.append({"lr": lr, "val_accuracy": record["metrics"]["val_accuracy"],
                            "best_epoch": record["best_epoch"]})
         if best is None or record["metrics"]["val_accuracy"] > best["metrics"]["val_accuracy"]:
             best = record
-    return best, candidates
+    return best["lr"], candidates
 
 
 def _kept(folder, method, profile, seed, asked, compute, candidates=()) -> dict:
@@ -216,6 +217,14 @@ def _stored(path: Path, asked: dict) -> dict | None:
         return record
     tqdm.write(f"{path.name}: rerunning, it was made under other settings")
     return None
+
+
+def _validated(model, tokenizer, profile, condition, share, lr, seed) -> dict:
+    """A rate-search record: one fine-tune on the condition's set, its validation accuracy only."""
+    sets, _ = curation_sets(share, seed)
+    tuned = fine_tune_on(model, *sets[condition], tokenizer, profile, lr, seed=seed)
+    return {"metrics": {"val_accuracy": tuned.val_accuracy}, "best_epoch": tuned.best_epoch, "lr": lr,
+            "settings": _settings(profile, share, lr)}
 
 
 def _tuned(model, tokenizer, probe, profile, condition, share, lr, seed) -> dict:

@@ -11,6 +11,7 @@ A result file that exists is read instead of rerun, as in lesson 10.
 import json
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ SIZES = {
     "smoke": PreferenceSizes(prompt_words=4, train_prompts=12, val_prompts=6, test_prompts=4, candidates=4,
                              test_samples=2, new_tokens=8, epochs=1, batch_size=4, dpo_lrs=(1e-3,),
                              sft_lrs=(1e-3,), lora_r=16, seeds=(0,), news_blocks=2, gen_batch=8),
-    "cpu": PreferenceSizes(prompt_words=4, train_prompts=96, val_prompts=32, test_prompts=64, candidates=4,
+    "cpu": PreferenceSizes(prompt_words=4, train_prompts=80, val_prompts=24, test_prompts=48, candidates=4,
                            test_samples=2, new_tokens=16, epochs=3, batch_size=8, dpo_lrs=(5e-4, 2e-3),
                            sft_lrs=(2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=4, gen_batch=64),
     "gpu": PreferenceSizes(prompt_words=4, train_prompts=4000, val_prompts=400, test_prompts=500, candidates=4,
@@ -81,12 +82,21 @@ class Judge:
 
 
 def load_judge(profile=None) -> Judge:
+    """Lesson 07's teacher as the judge, loaded once per profile and process (see _judge)."""
+    return _judge((profile or get_profile()).name)
+
+
+@lru_cache(maxsize=None)
+def _judge(profile_name: str) -> Judge:
     """Lesson 07's teacher (full fine-tuning of MiniLM, seed 0; trained once, then cached) as the judge.
     It never saw the test split, whose openings are the held-out prompts."""
+    import warnings
     from .distill_runs import teacher_run
     from .loaders import load_tokenizer
-    profile = profile or get_profile()
-    teacher = teacher_run(profile)
+    profile = get_profile(profile_name)
+    with warnings.catch_warnings():  # lesson 07's note on its truncated training reviews is not this lesson's
+        warnings.simplefilter("ignore", UserWarning)
+        teacher = teacher_run(profile)
     return Judge(teacher.model, load_tokenizer("minilm-l6"), teacher.record["metrics"]["accuracy"],
                  profile.max_length)
 
@@ -398,3 +408,16 @@ def plot_frontier(folder, title: str | None = None):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def samples(folder, methods, n: int = 6):
+    """The first n held-out prompts and each method's first sampled continuation (first seed)."""
+    import pandas as pd
+    frame = _runs(folder)
+    table = {}
+    for method in methods:
+        runs = frame[frame.method == method].sort_values("seed")
+        rows = list(runs.samples.iloc[0])[:n]
+        table.setdefault("prompt", [r["prompt"] for r in rows])
+        table[method] = [r["continuation"] for r in rows]
+    return pd.DataFrame(table)

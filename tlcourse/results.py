@@ -272,6 +272,16 @@ def course_table(folder):
     return pd.DataFrame(rows)
 
 
+def describe_difference(a: str, b: str, mean: float, low: float, high: float, seeds: int,
+                        unit: str = "chrF") -> str:
+    """One sentence for a paired difference a - b in `unit`: which is ahead, or that the interval says neither."""
+    import math
+    interval = f"{mean:+.1f} {unit}, 95% interval {low:+.1f} to {high:+.1f} ({seeds} seed(s))"
+    if math.isnan(low) or low <= 0 <= high:
+        return f"{a} vs {b}: {interval}: the interval includes 0, so neither is ahead at this scale"
+    return f"{a} vs {b}: {interval}: {a if mean > 0 else b} is ahead"
+
+
 def paired_interval(differences, level: float = 0.95) -> tuple[float, float, float]:
     """Mean of paired differences and its t interval over the pairs: (mean, low, high).
 

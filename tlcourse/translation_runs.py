@@ -8,7 +8,6 @@
 A result file that exists is read instead of rerun (skip_existing=True), as the method grid does.
 """
 import json
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ROOT, RESULTS, get_profile
+from .results import describe_difference  # noqa: F401  (lesson 10 reads its differences with it)
 from .translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 
 MODEL = "smollm2-135m"
@@ -289,14 +289,6 @@ def samples(folder, methods, data: str = "bible_fr_en", n: int = 5):
         runs = frame[frame.method == method].sort_values("seed")
         table[method] = list(runs.hypotheses.iloc[0])[:n]
     return table
-
-
-def describe_difference(a: str, b: str, mean: float, low: float, high: float, seeds: int) -> str:
-    """One sentence for a paired chrF difference a - b: which is ahead, or that the interval says neither."""
-    interval = f"{mean:+.1f} chrF, 95% interval {low:+.1f} to {high:+.1f} ({seeds} seed(s))"
-    if math.isnan(low) or low <= 0 <= high:
-        return f"{a} vs {b}: {interval}: the interval includes 0, so neither is ahead at this scale"
-    return f"{a} vs {b}: {interval}: {a if mean > 0 else b} is ahead"
 
 
 def plot_recovery(table, title: str | None = None):
