@@ -66,6 +66,9 @@ def _results(args) -> int:
         if (RESULTS / "cpu-bf16").exists():
             from .results import precision_table
             update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu-bf16")), "precision")
+        if any((RESULTS / "cpu").glob("*__rt_continuations__*.json")):
+            from .preference_runs import preference_table
+            update_readme(markdown(preference_table(RESULTS / "cpu")), "preference")
     print(table)
     return 0
 
