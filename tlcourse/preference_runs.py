@@ -78,7 +78,7 @@ class Judge:
     def positive(self, texts) -> np.ndarray:
         """P(positive) of each text, (N,)."""
         from .infer import positive_probs
-        return positive_probs(self.model, self.tokenizer, texts, max_length=self.max_length).numpy()
+        return np.asarray(positive_probs(self.model, self.tokenizer, texts, max_length=self.max_length))
 
 
 def load_judge(profile=None) -> Judge:
