@@ -144,39 +144,45 @@ def _pairs_file(split: str, profile) -> Path:
 
 
 def preference_data(split: str, profile=None):
-    """On-policy preference pairs for the split's prompts (built once, then read from runs/11_preference/).
-
-    Each prompt gets `candidates` samples from the model as it is; the judge scores each; the most
-    positive is chosen and the least positive rejected, when the judge calls the first positive
-    (P > 0.5) and the second negative (P < 0.5). The reference's log-probabilities come along."""
-    from .dpo import preference_pairs, with_reference_logps
-    from .loaders import load_model, load_tokenizer
+    """On-policy preference pairs for the split's prompts (built once by build_pairs, then read from
+    runs/11_preference/; rebuilt when the profile's sizes changed)."""
+    from datasets import Dataset
     from .results import write_json
     profile = profile or get_profile()
     sizes, path = preference_sizes(profile.name), _pairs_file(split, profile)
     asked = {"prompts": len(prompts(split, sizes)), "candidates": sizes.candidates,
              "prompt_words": sizes.prompt_words, "new_tokens": sizes.new_tokens}
-    if not (path.exists() and {k: json.loads(path.read_text()).get(k) for k in asked} == asked):
-        model, tokenizer, judge = load_model(MODEL), load_tokenizer(MODEL), load_judge(profile)
-        texts = prompts(split, sizes)
-        prompt_ids, conts, decoded = sample_continuations(model, tokenizer, texts, sizes.candidates,
-                                                          sizes.new_tokens, seed=0, batch_size=sizes.gen_batch)
-        p = judge.positive([t for group in decoded for t in group]).reshape(len(texts), sizes.candidates)
-        best, worst = p.argmax(1), p.argmin(1)
-        keep = [j for j in range(len(texts)) if p[j, best[j]] > 0.5 > p[j, worst[j]]]
-        if not keep:
-            raise ValueError(f"no {split} prompt got both a positive and a negative sample from the judge: "
-                             "raise the profile's candidates or prompts (preference_runs.SIZES)")
-        pairs = preference_pairs([prompt_ids[j] for j in keep], [conts[j][best[j]] for j in keep],
-                                 [conts[j][worst[j]] for j in keep], prompt=[texts[j] for j in keep],
-                                 chosen=[decoded[j][best[j]] for j in keep],
-                                 rejected=[decoded[j][worst[j]] for j in keep],
-                                 p_chosen=[float(p[j, best[j]]) for j in keep],
-                                 p_rejected=[float(p[j, worst[j]]) for j in keep])
-        pairs = with_reference_logps(model, pairs, tokenizer)
-        write_json(path, asked | {"positive_share": float((p > 0.5).mean()), "rows": pairs.to_list()})
-    from datasets import Dataset
-    return Dataset.from_list(json.loads(path.read_text())["rows"])
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if {k: record.get(k) for k in asked} != asked:
+        record = asked | build_pairs(split, sizes, profile)
+        write_json(path, record)
+    return Dataset.from_list(record["rows"])
+
+
+def build_pairs(split: str, sizes: PreferenceSizes, profile) -> dict:
+    """Each prompt gets `candidates` samples from the model as it is; the judge scores each; the most
+    positive is chosen and the least positive rejected, when the judge calls the first positive
+    (P > 0.5) and the second negative (P < 0.5). The reference's log-probabilities come along.
+    Returns {"positive_share": of all candidates, "rows": the pairs}."""
+    from .dpo import preference_pairs, with_reference_logps
+    from .loaders import load_model, load_tokenizer
+    model, tokenizer, judge = load_model(MODEL), load_tokenizer(MODEL), load_judge(profile)
+    texts = prompts(split, sizes)
+    prompt_ids, conts, decoded = sample_continuations(model, tokenizer, texts, sizes.candidates,
+                                                      sizes.new_tokens, seed=0, batch_size=sizes.gen_batch)
+    p = judge.positive([t for group in decoded for t in group]).reshape(len(texts), sizes.candidates)
+    best, worst = p.argmax(1), p.argmin(1)
+    keep = [j for j in range(len(texts)) if p[j, best[j]] > 0.5 > p[j, worst[j]]]
+    if not keep:
+        raise ValueError(f"no {split} prompt got both a positive and a negative sample from the judge: "
+                         "raise the profile's candidates or prompts (preference_runs.SIZES)")
+    pick = lambda values, which: [values[j][which[j]] for j in keep]
+    pairs = preference_pairs([prompt_ids[j] for j in keep], pick(conts, best), pick(conts, worst),
+                             prompt=[texts[j] for j in keep], chosen=pick(decoded, best),
+                             rejected=pick(decoded, worst), p_chosen=[float(v) for v in pick(p, best)],
+                             p_rejected=[float(v) for v in pick(p, worst)])
+    pairs = with_reference_logps(model, pairs, tokenizer)
+    return {"positive_share": float((p > 0.5).mean()), "rows": pairs.to_list()}
 
 
 def pairs_summary(split: str, profile=None) -> dict:
