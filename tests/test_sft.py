@@ -22,17 +22,6 @@ def tok():
     return tlcourse.load_tokenizer("smollm2-135m")
 
 
-@pytest.fixture
-def tiny(tok):
-    """A randomly initialised 2-layer Llama with SmolLM2's vocabulary: same code paths, milliseconds."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    return LlamaForCausalLM(config).eval()
-
-
 def test_answer_only_labels_cover_exactly_the_answer_and_its_end_of_turn(tok):
     chat = messages(*PAIRS[0])
     ex = encode_chat(tok, chat, answer_only=True)
@@ -127,7 +116,8 @@ def test_pairs_are_short_and_the_test_set_is_fixed_across_seeds():
 
 def test_tables_are_built_from_result_files(tmp_path):
     from tlcourse.results import write_result
-    from tlcourse.translation_runs import compare, describe_difference, translation_table
+    from tlcourse.results import describe_difference
+    from tlcourse.translation_runs import compare, translation_table
     refs = [t for _, t in PAIRS]
     for method, hyps in (("zeroshot", ["No.", "I cannot translate.", "Love."]), ("sft-lora-answer", refs)):
         for seed in (0, 1):

@@ -289,9 +289,9 @@ def _train_config(lr: float, seed: int, sizes: PreferenceSizes, profile):
                        metric="loss", log_every=1, mixed_precision=profile.mixed_precision, progress=False)
 
 
-def fit_once(method: str, lr: float, seed: int, sizes: PreferenceSizes, profile) -> tuple:
-    """One LoRA fine-tune by `method` at `lr`, early-stopped on its validation loss with the best
-    weights restored: (the peft model, the TrainResult)."""
+def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSizes, profile) -> tuple:
+    """One LoRA fine-tune by `method` at `lr` on `train` (pairs for DPO, positives() for SFT),
+    early-stopped on its loss on `val` with the best weights restored: (the peft model, the TrainResult)."""
     from .device import seed_everything
     from .dpo import DPOModel, collator
     from .loaders import load_model, load_tokenizer
@@ -299,14 +299,13 @@ def fit_once(method: str, lr: float, seed: int, sizes: PreferenceSizes, profile)
     from .sft import collator as sft_collator
     from .train import fit
     tokenizer = load_tokenizer(MODEL)
-    train, val = preference_data("train", profile), preference_data("validation", profile)
     seed_everything(seed)
     model = add_lora(load_model(MODEL), r=sizes.lora_r)
     cfg = _train_config(lr, seed, sizes, profile)
     if method in BETAS:
         result = fit(DPOModel(model, BETAS[method]), train, val, cfg, collate_fn=collator(tokenizer))
     else:
-        result = fit(model, positives(train), positives(val), cfg, collate_fn=sft_collator(tokenizer))
+        result = fit(model, train, val, cfg, collate_fn=sft_collator(tokenizer))
     return model, result
 
 
@@ -319,9 +318,11 @@ def _learning_rates(method: str, seed: int, sizes: PreferenceSizes, out_dir) -> 
 
 def _trained(method: str, seed: int, sizes: PreferenceSizes, profile, out_dir) -> tuple:
     """The best fit of the method's grid by validation loss: (model, what the result file records)."""
+    pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
+    train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
     best, losses = None, {}
     for lr in _learning_rates(method, seed, sizes, out_dir):
-        model, result = fit_once(method, lr, seed, sizes, profile)
+        model, result = fit_once(method, lr, seed, train, val, sizes, profile)
         losses[lr] = result.metrics["loss"]
         if best is None or losses[lr] < losses[best[2]]:
             best = (model, result, lr)
@@ -329,7 +330,7 @@ def _trained(method: str, seed: int, sizes: PreferenceSizes, profile, out_dir) -
     record = {"lr": lr, "lr_grid": {f"{k:g}": v for k, v in losses.items()}, "val_loss": result.metrics["loss"],
               "steps": result.steps, "best_step": result.best_step, "train_time_s": result.train_time_s,
               "tokens_per_s": result.tokens_per_s, "precision": result.precision,
-              "train_pairs": len(preference_data("train", profile)), "beta": BETAS.get(method)}
+              "train_pairs": len(pairs["train"]), "beta": BETAS.get(method)}
     if "accuracy" in result.metrics:  # DPO: the share of validation pairs whose chosen reward is higher
         record["val_reward_accuracy"] = result.metrics["accuracy"]
     return model, record
@@ -390,14 +391,8 @@ def preference_table(folder):
 def compare(folder, a: str, b: str) -> tuple:
     """Paired difference a - b of the judged-positive share (points), per held-out prompt averaged over
     the seeds both ran: (mean, low, high) of its 95% t interval over the prompts, and the seeds used."""
-    from .results import paired_interval
-    frame = _runs(folder)
-    runs = {m: frame[frame.method == m].set_index("seed").prompt_positive_share for m in (a, b)}
-    seeds = sorted(set(runs[a].index) & set(runs[b].index))
-    if not seeds:
-        raise ValueError(f"{a} and {b} share no seed in {Path(folder).name}/")
-    diff = 100 * np.mean([np.subtract(runs[a][s], runs[b][s]) for s in seeds], axis=0)  # (prompts,)
-    return (*paired_interval(diff), len(seeds))
+    from .results import seed_paired_difference
+    return seed_paired_difference(_runs(folder), a, b, "prompt_positive_share", Path(folder).name, scale=100)
 
 
 def plot_frontier(folder, title: str | None = None):

@@ -272,6 +272,19 @@ def course_table(folder):
     return pd.DataFrame(rows)
 
 
+def seed_paired_difference(frame, a: str, b: str, column: str, folder_name: str, scale: float = 1.0) -> tuple:
+    """Paired difference a - b of a per-item score list (`column`, one list per result file, the same
+    test items in the same order), per item averaged over the seeds both methods ran, times `scale`:
+    (mean, low, high) of its 95% t interval over the items, and the number of seeds used."""
+    import numpy as np
+    runs = {m: frame[frame.method == m].set_index("seed")[column] for m in (a, b)}
+    seeds = sorted(set(runs[a].index) & set(runs[b].index))
+    if not seeds:
+        raise ValueError(f"{a} and {b} share no seed in {folder_name}/")
+    diff = scale * np.mean([np.subtract(runs[a][s], runs[b][s]) for s in seeds], axis=0)  # (items,)
+    return (*paired_interval(diff), len(seeds))
+
+
 def describe_difference(a: str, b: str, mean: float, low: float, high: float, seeds: int,
                         unit: str = "chrF") -> str:
     """One sentence for a paired difference a - b in `unit`: which is ahead, or that the interval says neither."""

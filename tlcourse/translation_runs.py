@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from .config import ROOT, RESULTS, get_profile
-from .results import describe_difference  # noqa: F401  (lesson 10 reads its differences with it)
 from .translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 
 MODEL = "smollm2-135m"
@@ -269,14 +268,8 @@ def cost_table(folder):
 def compare(folder, a: str, b: str, data: str = "bible_fr_en") -> tuple:
     """Paired chrF difference a - b on the same test sentences (per sentence, averaged over the seeds
     both ran): (mean, low, high) of its 95% t interval over the sentences, and the seeds used."""
-    from .results import paired_interval
-    frame = _runs(folder, data)
-    runs = {m: frame[frame.method == m].set_index("seed").sentence_chrf for m in (a, b)}
-    seeds = sorted(set(runs[a].index) & set(runs[b].index))
-    if not seeds:
-        raise ValueError(f"{a} and {b} share no seed in {Path(folder).name}/")
-    diff = np.mean([np.subtract(runs[a][s], runs[b][s]) for s in seeds], axis=0)  # (N,)
-    return (*paired_interval(diff), len(seeds))
+    from .results import seed_paired_difference
+    return seed_paired_difference(_runs(folder, data), a, b, "sentence_chrf", Path(folder).name)
 
 
 def samples(folder, methods, data: str = "bible_fr_en", n: int = 5):
