@@ -8,8 +8,9 @@ import time
 import pytest
 
 import tlcourse
-from tlcourse import assets, loaders
-from tlcourse.config import CACHE as REAL_CACHE, ROOT
+from tlcourse.engine import assets
+from tlcourse.engine import loaders
+from tlcourse.engine.config import CACHE as REAL_CACHE, ROOT
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_prefetch_second_run_only_verifies_fast():
 
 def test_doctor_answers_within_10_s():
     start = time.time()
-    done = subprocess.run([sys.executable, "-m", "tlcourse.cli", "doctor"],
+    done = subprocess.run([sys.executable, "-m", "tlcourse.tools.cli", "doctor"],
                           capture_output=True, text=True, timeout=30)
     assert time.time() - start < 10
     assert done.returncode == 0, done.stdout + done.stderr
@@ -140,13 +141,13 @@ def test_readme_and_ci_use_the_same_test_command():
 
 
 def test_exercises_are_generated_from_solutions():
-    from tlcourse.exercises import generate
+    from tlcourse.tools.exercises import generate
     assert generate(write=False) == [], "exercises/ is stale: run `make exercises`"
 
 
 def test_every_lesson_starts_with_the_colab_cell():
     import nbformat
-    from tlcourse.colab import CELL, stamp_all
+    from tlcourse.tools.colab import CELL, stamp_all
     assert stamp_all(write=False) == [], "a lesson lacks the current Colab cell: run `make exercises`"
     for path in sorted((ROOT / "exercises").glob("*.ipynb")):
         first = next(c for c in nbformat.read(path, 4).cells if c.cell_type == "code")
@@ -154,7 +155,7 @@ def test_every_lesson_starts_with_the_colab_cell():
 
 
 def test_colab_cell_installs_every_pin_but_colabs_own():
-    from tlcourse.colab import CELL
+    from tlcourse.tools.colab import CELL
     keep = eval(CELL.split("keep = ")[1].split("  #")[0])
     pins = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines() if l[:1].isalpha()]
     installed = [p for p in pins if not p.startswith(keep)]
@@ -163,7 +164,7 @@ def test_colab_cell_installs_every_pin_but_colabs_own():
 
 
 def test_readme_results_table_is_generated_from_result_files():
-    from tlcourse.results import markdown, method_table, readme_section
+    from tlcourse.report.tables import markdown, method_table, readme_section
     readme = (ROOT / "README.md").read_text()
     a, b = readme_section(readme, "cpu")
     assert readme[a:b].strip() == markdown(method_table(ROOT / "results" / "cpu")).strip(), \
@@ -171,7 +172,7 @@ def test_readme_results_table_is_generated_from_result_files():
 
 
 def test_readme_precision_table_is_generated_from_result_files():
-    from tlcourse.results import markdown, precision_table, readme_section
+    from tlcourse.report.tables import markdown, precision_table, readme_section
     readme = (ROOT / "README.md").read_text()
     a, b = readme_section(readme, "precision")
     expected = markdown(precision_table(ROOT / "results" / "cpu-fp32", ROOT / "results" / "cpu-bf16"))
@@ -180,8 +181,8 @@ def test_readme_precision_table_is_generated_from_result_files():
 
 
 def test_readme_learning_curves_are_generated_from_result_files():
-    from tlcourse.curves import curve_summary, curve_table
-    from tlcourse.results import markdown, readme_section
+    from tlcourse.lessons.curves import curve_summary, curve_table
+    from tlcourse.report.tables import markdown, readme_section
     readme = (ROOT / "README.md").read_text()
     a, b = readme_section(readme, "curves")
     assert readme[a:b].strip() == markdown(curve_summary(curve_table(ROOT / "results" / "cpu"))).strip(), \
@@ -201,7 +202,7 @@ def test_corrupt_prepared_translation_set_is_refused_with_the_fix(tmp_cache, nam
 
 
 def test_web_normalisation_and_bible_splits():
-    from tlcourse.corpora import BIBLE_HELD_OUT, web_normalise
+    from tlcourse.engine.corpora import BIBLE_HELD_OUT, web_normalise
     assert web_normalise("Don`t say, `[even] the king`s son.`") == "Don't say, 'even the king's son.'"
     ds = tlcourse.load_dataset("bible_fr_en")
     frames = {s: ds[s].to_pandas() for s in ds}

@@ -2,7 +2,7 @@
 import pytest
 
 import tlcourse
-from tlcourse.data import DataError, load_table, tokenize
+from tlcourse.engine.data import DataError, load_table, tokenize
 
 
 def write(tmp_path, name, content, mode="w"):
@@ -59,7 +59,7 @@ def test_unknown_task_is_refused():
 
 
 def test_online_only_name_offline_names_the_equivalent():
-    from tlcourse.loaders import UnknownNameError
+    from tlcourse.engine.loaders import UnknownNameError
     with pytest.raises(UnknownNameError, match="offline.*nearest offline model is 'smollm2-135m'"):
         tlcourse.load_model("HuggingFaceTB/SmolLM2-360M")
 
@@ -67,13 +67,13 @@ def test_online_only_name_offline_names_the_equivalent():
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("lr", -1e-3), ("epochs", 0),
                                           ("schedule", "cosine"), ("mixed_precision", "fp8")])
 def test_impossible_train_config_values(field, value):
-    from tlcourse.train import TrainConfig
+    from tlcourse.engine.train import TrainConfig
     with pytest.raises(ValueError, match=f"impossible TrainConfig values: {field}="):
         TrainConfig(**{field: value})
 
 
 def test_unknown_method_is_refused():
-    from tlcourse.experiments import Experiment
+    from tlcourse.lessons.method_grid import Experiment
     with pytest.raises(ValueError, match="unknown method 'prompt-tuning'.*lora"):
         Experiment("prompt-tuning")
 
@@ -81,8 +81,8 @@ def test_unknown_method_is_refused():
 def test_out_of_memory_names_the_step_and_a_smaller_setting(tmp_path, monkeypatch):
     import datasets
     import torch
-    from tlcourse.failures import OutOfMemoryError
-    from tlcourse.train import TrainConfig, fit
+    from tlcourse.engine.failures import OutOfMemoryError
+    from tlcourse.engine.train import TrainConfig, fit
     tok = tlcourse.load_tokenizer("minilm-l6")
     ds = datasets.Dataset.from_dict(dict(tok(["a b c"] * 8), labels=[0, 1] * 4))
     model = tlcourse.load_model("minilm-l6", task="classification", num_labels=2)
@@ -104,7 +104,7 @@ def test_out_of_memory_names_the_step_and_a_smaller_setting(tmp_path, monkeypatc
 
 def test_no_tokens_or_machine_paths_in_committed_outputs():
     import re
-    from tlcourse.config import ROOT
+    from tlcourse.engine.config import ROOT
     bad = re.compile(r"hf_[A-Za-z0-9]{20,}|/work/|/root/|/home/\w+/|/tmp/")
     files = [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"),
              *ROOT.glob("exercises/*.ipynb"), *ROOT.glob("results/**/*.json")]

@@ -8,7 +8,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-from tlcourse.bench import bench_trainer
+from tlcourse.tools.bench import bench_trainer
 
 WORDS = "the a film movie good bad great awful plot acting was is not very".split()
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import tlcourse
-from tlcourse import bias
-from tlcourse.config import get_profile
-from tlcourse.results import write_json
+from tlcourse.lessons import bias
+from tlcourse.engine.config import get_profile
+from tlcourse.engine.records import write_json
 
 PROBE = bias.sentences(bias.PROBE_TEMPLATES, bias.PROBE_ADJECTIVES)
 

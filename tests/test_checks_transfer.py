@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tlcourse import plots
+from tlcourse.report import plots
 from tlcourse.checks.feature_extraction import (check_best_layer, check_concat_last_four,
                                                 check_points_per_million, points_per_million)
 from tlcourse.checks.partial_fine_tuning import (check_bias_share, check_block_rates,
                                                  check_trainable_count)
-from tlcourse.features import train_head
-from tlcourse.freezing import count_params, discriminative_groups, freeze
+from tlcourse.methods.features import train_head
+from tlcourse.methods.freezing import discriminative_groups, freeze
+from tlcourse.engine.params import count_params
 
 matplotlib.use("Agg")
 
@@ -19,7 +20,7 @@ matplotlib.use("Agg")
 def tiny():
     """A 4-block BERT of width 32 behind the course's mean-pooling head: random, offline, fast."""
     from transformers import BertConfig, BertModel
-    from tlcourse.models import MeanPoolClassifier
+    from tlcourse.engine.models import MeanPoolClassifier
     config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
     return MeanPoolClassifier(BertModel(config, add_pooling_layer=False), num_labels=2)

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from tlcourse.choose import Situation, at_size, pareto_front, recommend
-from tlcourse.curves import COLUMNS
+from tlcourse.lessons.choosing import Situation, at_size, pareto_front, recommend
+from tlcourse.lessons.curves import COLUMNS
 
 SIZES = [16, 64, 256, 1024]
 CURVES = {  # method -> (accuracy % per size, time s, memory MB, saved MB, params)
@@ -96,7 +96,7 @@ def test_exercise_checks():
 
 
 def test_explorer_builds_and_starts_without_limits():
-    from tlcourse.choose import explorer
+    from tlcourse.lessons.choosing import explorer
     box = explorer(frame())
     controls = [c for row in box.children[:2] for c in row.children]
     assert [c.description for c in controls] == ["labels", "time s", "memory MB", "saved MB", "domain"]
@@ -106,7 +106,7 @@ def test_explorer_builds_and_starts_without_limits():
 def test_untouched_sliders_answer_as_if_there_were_no_budget():
     """At every measured size, the explorer's defaults (each budget at its right end, also after a
     browser snaps the value a little) recommend what no budget at all recommends."""
-    from tlcourse.choose import situation
+    from tlcourse.lessons.choosing import situation
     table = frame()
     maxima = {"max_time_s": 1000.0, "max_memory_mb": 3500.0, "max_saved_mb": 900.0}
     for labels in sorted(set(table["size"])):

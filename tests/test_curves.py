@@ -2,12 +2,13 @@
 import pandas as pd
 import pytest
 
-from tlcourse.config import get_profile
-from tlcourse.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
+from tlcourse.engine.config import get_profile
+from tlcourse.lessons.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
                              lead_changes, sizes, step_budget)
-from tlcourse.data import data_hash
-from tlcourse.experiments import PROTOCOL_VERSION
-from tlcourse.results import course_table, write_result
+from tlcourse.engine.data import data_hash
+from tlcourse.lessons.protocol import VERSION as PROTOCOL_VERSION
+from tlcourse.report.tables import course_table
+from tlcourse.engine.records import write_result
 
 
 def test_sizes_and_the_step_budget():

@@ -11,10 +11,15 @@ from transformers import (BertConfig, BertForSequenceClassification, BertModel, 
                           LlamaForCausalLM)
 
 import tlcourse
-from tlcourse import bias, distill, features, forgetting, lm, zeroshot
-from tlcourse.data import tokenize
-from tlcourse.device import model_device, pick_device
-from tlcourse.train import evaluate
+from tlcourse.lessons import bias
+from tlcourse.methods import distill
+from tlcourse.methods import features
+from tlcourse.methods import forgetting
+from tlcourse.methods import lm
+from tlcourse.methods import zeroshot
+from tlcourse.engine.data import tokenize
+from tlcourse.engine.device import model_device, pick_device
+from tlcourse.engine.train import evaluate
 
 TEXTS = ["A fine film.", "Dull, long and loud, with a plot nobody could follow.", "Loved it."]
 

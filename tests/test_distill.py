@@ -2,7 +2,7 @@
 import torch
 
 import tlcourse
-from tlcourse.distill import BagOfWords, Distiller, distill_loss, inference_speed, shrink
+from tlcourse.methods.distill import BagOfWords, distill_loss, Distiller, inference_speed, shrink
 
 
 def test_loss_is_cross_entropy_at_alpha_0_and_zero_when_student_equals_teacher():
@@ -56,8 +56,8 @@ def test_target_stats_of_a_one_hot_and_of_a_uniform_distribution():
 
 
 def test_a_random_student_has_the_copied_students_shape_but_not_its_weights():
-    from tlcourse.distill_runs import Student, build_student
-    from tlcourse.models import classifier
+    from tlcourse.lessons.distillation import Student, build_student
+    from tlcourse.engine.models import classifier
     teacher = classifier("minilm-l6", 2)
     vocab = teacher.config.vocab_size
     copied, fresh = (build_student(Student(init=init), teacher, 2, vocab) for init in ("teacher", "random"))
@@ -72,7 +72,7 @@ def test_students_are_chosen_on_validation_and_compared_on_the_same_items(tmp_pa
     import json
     from dataclasses import replace
     import numpy as np
-    from tlcourse.distill_runs import (COMPARISONS, Student, choose, distill_differences, distill_table,
+    from tlcourse.lessons.distillation import (COMPARISONS, Student, choose, distill_differences, distill_table,
                                        run_student, teacher_run)
     teacher = teacher_run(out_dir=tmp_path)
     hard, rows, trained = choose(Student(body="bow", targets="hard"), {"lr": (1e-4, 3e-2)}, teacher, out_dir=tmp_path)

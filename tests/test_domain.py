@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse import bias, domain
+from tlcourse.lessons import bias
+from tlcourse.lessons import domain_adaptation
+from tlcourse.methods import adapt as domain
 from tlcourse.checks.distillation import check_entropy_bits, check_soft_targets
 from tlcourse.checks.domain_adaptation import check_binary_labels, check_gap, check_ppl_drop
 
@@ -63,8 +65,8 @@ def test_masked_pretraining_learns_to_restore_the_hidden_tokens():
 
 def test_macro_f1_is_read_from_per_item_correctness():
     labels = [1, 1, 1, 0]
-    assert domain.binary_macro_f1([1, 1, 1, 0], labels) == pytest.approx((6 / 7 + 0) / 2)  # always "positive"
-    assert domain.binary_macro_f1([1, 1, 1, 1], labels) == 1.0
+    assert domain_adaptation.binary_macro_f1([1, 1, 1, 0], labels) == pytest.approx((6 / 7 + 0) / 2)  # always "positive"
+    assert domain_adaptation.binary_macro_f1([1, 1, 1, 1], labels) == 1.0
 
 
 def test_masked_lm_loss_uses_the_same_masks_every_call():
@@ -83,7 +85,7 @@ def test_masked_lm_loss_uses_the_same_masks_every_call():
 
 def test_group_scores_and_gap():
     model, tok = tlcourse.load_model("minilm-l6"), tlcourse.load_tokenizer("minilm-l6")
-    from tlcourse.models import MeanPoolClassifier
+    from tlcourse.engine.models import MeanPoolClassifier
     clf = MeanPoolClassifier(model, 2)
     frame = bias.sentences(("The {group} nurse was {adj}.",), {1: ("kind",), 0: ("rude",)}, ("young", "old"))
     scores = bias.group_scores(clf, tok, frame)

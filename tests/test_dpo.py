@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse.dpo import DPOModel, collator, dpo_loss, preference_pairs, sequence_logps, with_reference_logps
+from tlcourse.methods.dpo import DPOModel, collator, dpo_loss, preference_pairs, sequence_logps, with_reference_logps
 
 TEXTS = [("The film is", " a joy from start to finish.", " a dull, tired mess."),
          ("A story of", " courage, warmth and wit.", " nothing at all."),
@@ -22,7 +22,7 @@ def tok():
 def policy(tiny):
     """conftest's tiny Llama with LoRA adapters whose B is not zero (so the policy differs from its
     reference, the adapters switched off)."""
-    from tlcourse.lora import add_lora
+    from tlcourse.methods.lora import add_lora
     model = add_lora(tiny, r=4)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -86,7 +86,7 @@ def test_same_loss_as_trl_dpo_trainer_on_one_batch(tok, policy, tmp_path):
 
 
 def test_kl_estimate_is_the_mean_log_ratio_and_zero_without_adapters(tok, policy):
-    from tlcourse.preference_runs import mean_kl
+    from tlcourse.lessons.preference_tuning import mean_kl
     pairs = _pairs(tok)
     prompts, conts = list(pairs["prompt_ids"]), [[c] for c in pairs["chosen_ids"]]
     batch = collator(tok)(list(with_reference_logps(policy, pairs, tok)))

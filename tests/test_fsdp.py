@@ -16,7 +16,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "examples" / "fsdp.yaml"
 
 
 def launch_env():
-    args = launch_command_parser().parse_args(["--config_file", str(CONFIG), "-m", "tlcourse.cli", "train", "x"])
+    args = launch_command_parser().parse_args(["--config_file", str(CONFIG), "-m", "tlcourse.tools.cli", "train", "x"])
     args, _, _ = _validate_launch_command(args)
     return prepare_multi_gpu_env(args)
 

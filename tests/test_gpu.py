@@ -2,14 +2,14 @@
 import pytest
 
 import tlcourse
-from tlcourse.experiments import Experiment, run
+from tlcourse.lessons.method_grid import Experiment, run
 
 pytestmark = pytest.mark.gpu
 
 
 def test_bf16_or_fp16_training_runs_and_reports_mfu(tmp_path):
-    from tlcourse.data import tokenize
-    from tlcourse.train import TrainConfig, fit
+    from tlcourse.engine.data import tokenize
+    from tlcourse.engine.train import TrainConfig, fit
     tok = tlcourse.load_tokenizer("smollm2-135m")
     ds = tlcourse.load_dataset("rotten_tomatoes")["train"].select(range(256))
     enc = tokenize(ds, tok, max_length=128)
@@ -20,7 +20,7 @@ def test_bf16_or_fp16_training_runs_and_reports_mfu(tmp_path):
     assert result.precision in ("bf16", "fp16")
     assert result.device.startswith("cuda")
     import torch
-    from tlcourse.telemetry import PEAK_FLOPS
+    from tlcourse.engine.telemetry import PEAK_FLOPS
     known = any(name in torch.cuda.get_device_name() for name in PEAK_FLOPS)
     assert (0 < result.mfu < 1) if known else result.mfu == "unknown"
     assert result.peak_memory_mb > 0

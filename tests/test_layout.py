@@ -1,4 +1,5 @@
-"""The package's import graph, read from the source with ast: no module imports one that imports it back."""
+"""The package's import graph, read from the source with ast: layers import only from the layers
+below them, and no module imports one that imports it back."""
 import ast
 from pathlib import Path
 
@@ -34,7 +35,32 @@ def test_no_module_imports_one_that_imports_it_back():
     assert not cycles, f"import cycles: {cycles}"
 
 
-def test_the_graph_sees_function_level_imports():
+LAYERS = ("engine", "methods", "lessons", "report", "checks", "tools")  # each imports only from those before it
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 2 and parts[1] in LAYERS else None
+
+
+def test_each_layer_imports_only_from_the_layers_below():
     modules = _modules()
-    assert "tlcourse.results" in _imports("tlcourse.experiments", modules["tlcourse.experiments"], modules)
-    assert "tlcourse.methods" in _imports("tlcourse.results", modules["tlcourse.results"], modules)
+    upward = sorted((name, target) for name, path in modules.items() if _layer(name) is not None
+                    for target in _imports(name, path, modules)
+                    if _layer(target) is not None and _layer(target) > _layer(name))
+    assert not upward, "imports from a higher layer: " + ", ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_every_module_lives_in_a_layer():
+    modules = _modules()
+    assert [m for m in modules if m != "tlcourse" and _layer(m) is None and m.count(".") > 1] == []
+    assert sorted(m for m in modules if m.count(".") == 1) == sorted(f"tlcourse.{layer}" for layer in LAYERS)
+
+
+def test_the_graph_sees_upward_and_function_level_imports(tmp_path):
+    (tmp_path / "tlcourse" / "engine").mkdir(parents=True)
+    low = tmp_path / "tlcourse" / "engine" / "low.py"
+    low.write_text("def f():\n    from ..lessons.high import g\n")
+    modules = {"tlcourse.engine.low": low, "tlcourse.lessons.high": low}
+    found = _imports("tlcourse.engine.low", low, modules)
+    assert found == {"tlcourse.lessons.high"} and _layer("tlcourse.lessons.high") > _layer("tlcourse.engine.low")

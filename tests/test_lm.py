@@ -7,10 +7,10 @@ import torch
 import tlcourse
 from tlcourse.checks.llm_basics import (check_blocks, check_chars_per_token, check_next_token,
                                         check_perplexity)
-from tlcourse.lm import (next_token_probs, pack_blocks, perplexity, sample, shuffle_words, token_nll,
+from tlcourse.methods.lm import (next_token_probs, pack_blocks, perplexity, sample, shuffle_words, token_nll,
                          windows)
-from tlcourse.pretrain import TinyGPTConfig, tiny_gpt, train_tiny_gpt
-from tlcourse.tokens import compare_tokenizers, encode, pieces, show_tokens
+from tlcourse.methods.pretrain import TinyGPTConfig, tiny_gpt, train_tiny_gpt
+from tlcourse.methods.tokens import compare_tokenizers, encode, pieces, show_tokens
 
 TEXT = "Tokenisation isn't trivial: naïve splits fail on 'unbelievably' long words."
 

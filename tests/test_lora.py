@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse.freezing import count_params
-from tlcourse.lora import add_lora, merge, save_adapter
+from tlcourse.engine.params import count_params
+from tlcourse.methods.lora import add_lora, merge, save_adapter
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import sys
 import pytest
 
 import tlcourse
-from tlcourse.memory import PreflightError, estimate, preflight
+from tlcourse.engine.memory import PreflightError, estimate, preflight
 
 MEASURE = """
 import sys, tlcourse
-from tlcourse.memory import estimate, measure_peak
+from tlcourse.engine.memory import estimate, measure_peak
 model = tlcourse.load_model("minilm-l6", task="classification", num_labels=2)
 B, T = int(sys.argv[1]), int(sys.argv[2])
 print(estimate(model, B, T).total_mb, measure_peak(model, B, T))

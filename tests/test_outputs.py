@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tlcourse.config import ROOT
+from tlcourse.engine.config import ROOT
 
 NOISE = ("site-packages", "/tmp/", str(ROOT), "FutureWarning", "Loading weights")
 

@@ -5,12 +5,14 @@ import json
 import pandas as pd
 import pytest
 
-from tlcourse import experiments
-from tlcourse.config import ROOT
-from tlcourse.curves import CurveConfig, curve_table, run_curves, sizes
-from tlcourse.data import DataError, data_hash, load_splits
-from tlcourse.experiments import Experiment, run, run_grid
-from tlcourse.results import method_table, write_result
+from tlcourse.lessons import method_grid as experiments
+from tlcourse.engine.config import ROOT
+from tlcourse.lessons.curves import CurveConfig, curve_table, run_curves, sizes
+from tlcourse.engine.data import DataError, data_hash, load_splits
+from tlcourse.lessons.method_grid import Experiment, run, run_grid
+from tlcourse.lessons.protocol import VERSION
+from tlcourse.report.tables import method_table
+from tlcourse.engine.records import write_result
 
 EXAMPLE = ROOT / "data" / "examples" / "product_reviews.csv"
 COLUMNS = dict(text_column="review", label_column="verdict")
@@ -68,7 +70,7 @@ def test_files_from_before_the_protocol_are_rerun_saying_why(tmp_path, runs, cap
     write_result(tmp_path, "majority", "minilm-l6", "rotten_tomatoes", "smoke", 0, {"accuracy": 0.5},
                  0, 0, 0.0, 0.0, train_size=64)
     record = run_grid(["majority"], out_dir=tmp_path)[0]
-    assert runs == ["majority"] and record["protocol"]["version"] == experiments.PROTOCOL_VERSION
+    assert runs == ["majority"] and record["protocol"]["version"] == VERSION
     assert "rerunning, since this run asks for another experiment, protocol, data hash" in capsys.readouterr().out
 
 

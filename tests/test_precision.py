@@ -5,8 +5,8 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-from tlcourse import device
-from tlcourse.train import TrainConfig, evaluate, fit
+from tlcourse.engine import device
+from tlcourse.engine.train import TrainConfig, evaluate, fit
 
 
 def test_auto_means_bf16_exactly_where_the_cpu_computes_it(monkeypatch):

@@ -3,9 +3,9 @@ differences built from result files."""
 import numpy as np
 import pytest
 
-from tlcourse import preference_runs as pr
-from tlcourse.config import get_profile
-from tlcourse.results import write_result
+from tlcourse.lessons import preference_tuning as pr
+from tlcourse.engine.config import get_profile
+from tlcourse.engine.records import write_result
 
 
 def test_distinct_2_counts_bigrams_within_each_text():
@@ -18,7 +18,7 @@ def test_pairs_are_the_judges_best_and_worst_with_the_reference_logps():
     both among the model's own samples, and the stored reference log-probabilities are the model's."""
     import torch
     import tlcourse
-    from tlcourse.dpo import collator, sequence_logps
+    from tlcourse.methods.dpo import collator, sequence_logps
     pairs, judge = pr.preference_data("train"), pr.load_judge()
     assert len(pairs) >= 1 and all(c > 0.5 > r for c, r in zip(pairs["p_chosen"], pairs["p_rejected"]))
     assert judge.positive(pairs["chosen"]) == pytest.approx(np.array(pairs["p_chosen"]), abs=1e-3)

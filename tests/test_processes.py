@@ -16,8 +16,8 @@ def train(tmp_path, processes, batch_size):
     # `--cpu` would start one process; torchrun-style launch + ACCELERATE_USE_CPU gives gloo ranks
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
               "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "tlcourse.cli"] if processes > 1 else \
-             [sys.executable, "-m", "tlcourse.cli"]
+              "--dynamo_backend", "no", "-m", "tlcourse.tools.cli"] if processes > 1 else \
+             [sys.executable, "-m", "tlcourse.tools.cli"]
     env = os.environ | {"TLCOURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1",
                         "ACCELERATE_USE_CPU": "true"}
     subprocess.run(launch + ["train", str(cfg), "--out", str(out)], check=True, env=env,

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from tlcourse import get_profile
-from tlcourse.data import protocol_splits, training_pool_size, validation_size
-from tlcourse.experiments import GRID, Experiment, _existing, recipe, run, run_grid
-from tlcourse.freezing import blocks, head_parameters
-from tlcourse.models import classifier
-from tlcourse.results import paired_bootstrap
-from tlcourse.train import evaluate, fit
+from tlcourse.engine.data import protocol_splits, training_pool_size, validation_size
+from tlcourse.lessons.method_grid import GRID, Experiment, asked, recipe, result_path, run, run_grid
+from tlcourse.lessons.protocol import paired_bootstrap, stored
+from tlcourse.methods.freezing import blocks, head_parameters
+from tlcourse.engine.models import classifier
+from tlcourse.engine.train import evaluate, fit
 
 from test_train import bert, classification_data, config, tokenizer  # noqa: F401  (a fixture)
 
@@ -90,7 +90,7 @@ def test_each_method_trains_what_it_says_at_its_rate(method):
 
 
 def test_lora_trains_its_adapters_and_the_head_at_one_rate():
-    from tlcourse.experiments import build_model
+    from tlcourse.lessons.method_grid import build_model
     exp = Experiment("lora", lr=2e-3)
     model = build_model(exp, 2)
     groups, _, _ = recipe(exp, get_profile("cpu"), model)
@@ -109,18 +109,19 @@ def test_a_result_file_is_rerun_when_a_field_or_the_protocol_differs(tmp_path, m
     data = table(120)
     exp = Experiment("majority", data=data)
     record = run(exp, tmp_path)
-    assert _existing(exp, tmp_path, get_profile()) == record
-    assert _existing(Experiment("majority", data=data, train_size=30), tmp_path, get_profile()) is None
-    path = next(tmp_path.glob("*.json"))
+    profile, path = get_profile(), result_path(exp, tmp_path)
+    assert stored(path, asked(exp, profile)) == record
+    smaller = Experiment("majority", data=data, train_size=30)
+    assert stored(path, asked(smaller, profile)) is None
     stale = json.loads(path.read_text()) | {"protocol": {"version": 1}}
     path.write_text(json.dumps(stale))
-    assert _existing(exp, tmp_path, get_profile()) is None
+    assert stored(path, asked(exp, profile)) is None
     assert run_grid(["majority"], out_dir=tmp_path, data=data)[0]["protocol"] == record["protocol"]
 
 
 def test_the_rate_is_chosen_on_validation_and_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
-    import tlcourse.experiments as ex
+    import tlcourse.lessons.method_grid as ex
     monkeypatch.setitem(ex.GRID, "probe", ((0.01, 1.0), 1.0))
     ds = table(120)
     seen = []
@@ -143,15 +144,15 @@ def test_paired_bootstrap_centres_on_the_gap_and_widens_with_fewer_items():
     rng = np.random.default_rng(0)
     b = rng.integers(0, 2, size=(3, 2000))
     a = np.where(rng.random((3, 2000)) < 0.1, 1, b)  # a fixes about 5% of the items b gets wrong
-    mean, low, high = paired_bootstrap(a, b)
+    mean, low, high = paired_bootstrap(a.mean(0), b.mean(0))  # each item's score averaged over the seeds
     assert mean == pytest.approx((a - b).mean()) and low < mean < high and low > 0
-    _, low_small, high_small = paired_bootstrap(a[:, :200], b[:, :200])
+    _, low_small, high_small = paired_bootstrap(a[:, :200].mean(0), b[:, :200].mean(0))
     assert high_small - low_small > high - low
 
 
 def test_sorted_embedding_equals_unsorted_and_pads_less():
-    from tlcourse.features import embed
-    from tlcourse.loaders import load_model, load_tokenizer
+    from tlcourse.methods.features import embed
+    from tlcourse.engine.loaders import load_model, load_tokenizer
     model, tok = load_model("minilm-l6", task="base"), load_tokenizer("minilm-l6")
     texts = ["short", "a much longer sentence than the first one, with many more words in it", "mid length text",
              "tiny", "another fairly long sentence that needs padding when batched with short ones"] * 4

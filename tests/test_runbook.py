@@ -15,7 +15,7 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     nbformat.write(nb, path)
     before = path.read_bytes()
     env = os.environ | {"TLCOURSE_PROFILE": "smoke", "TLCOURSE_CACHE": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "tlcourse.cli", "run", str(path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "tlcourse.tools.cli", "run", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     time.sleep(12)  # the kernel starts and reaches the sleeping cell
     proc.send_signal(signal.SIGINT)

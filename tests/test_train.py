@@ -13,10 +13,10 @@ from tokenizers import Tokenizer, models
 from transformers import (BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM,
                           PreTrainedTokenizerFast)
 
-from tlcourse.checkpoint import CheckpointError, latest_checkpoint
-from tlcourse.failures import NonFiniteLossError
-from tlcourse.schedules import lr_curve
-from tlcourse.train import TrainConfig, evaluate, fit
+from tlcourse.engine.checkpoint import CheckpointError, latest_checkpoint
+from tlcourse.engine.failures import NonFiniteLossError
+from tlcourse.engine.schedules import lr_curve
+from tlcourse.engine.train import TrainConfig, evaluate, fit
 
 VOCAB = 100
 
@@ -220,12 +220,14 @@ def test_causal_lm_loss_and_perplexity():
 
 
 def test_results_json_round_trip_mean_and_std_over_seeds(tmp_path, data, tokenizer):
-    from tlcourse.results import load_results, summarize, write_fit_result
+    from tlcourse.engine.records import load_results, write_result
+    from tlcourse.report.tables import summarize
 
     train, dev = data
     for seed in (0, 1):
         result = fit(bert(), train, dev, config(epochs=1, seed=seed), tokenizer=tokenizer)
-        path = write_fit_result(tmp_path, result, "full-ft", "tiny-bert", "synthetic", "smoke", seed)
+        path = write_result(tmp_path, method="full-ft", model="tiny-bert", data="synthetic", profile="smoke",
+                            seed=seed, **result.summary())
         assert json.loads(path.read_text())["metrics"]["accuracy"] == result.metrics["accuracy"]
     frame = load_results(tmp_path)
     assert len(frame) == 2 and set(frame["seed"]) == {0, 1}

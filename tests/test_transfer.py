@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 import tlcourse
-from tlcourse.features import embed, layer_probe, majority_accuracy, mean_pool, probe_accuracy
-from tlcourse.freezing import (bitfit, blocks, count_params, discriminative_groups, freeze,
-                               unfreezing_stages)
+from tlcourse.methods.features import embed, layer_probe, majority_accuracy, probe_accuracy
+from tlcourse.engine.models import mean_pool
+from tlcourse.engine.params import count_params
+from tlcourse.methods.freezing import bitfit, blocks, discriminative_groups, freeze, unfreezing_stages
 
 
 @pytest.fixture(scope="module")

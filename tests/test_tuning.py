@@ -8,12 +8,12 @@ import tlcourse
 from tlcourse.checks.full_fine_tuning import (check_backbone_unchanged, check_best_epoch,
                                               check_training_state_mb)
 from tlcourse.checks.lora import check_lora_params, check_lora_targets, check_merged_weight
-from tlcourse.config import get_profile
-from tlcourse.forgetting import forgetting_table, other_task_accuracy
-from tlcourse.generation import StyleConfig, finetune_style, style_blocks
-from tlcourse.lora import add_lora
-from tlcourse.memory import MemoryEstimate
-from tlcourse.models import classifier, is_decoder
+from tlcourse.engine.config import get_profile
+from tlcourse.methods.forgetting import forgetting_table, other_task_accuracy
+from tlcourse.methods.generation import StyleConfig, finetune_style, style_blocks
+from tlcourse.methods.lora import add_lora
+from tlcourse.engine.memory import MemoryEstimate
+from tlcourse.engine.models import classifier, is_decoder
 
 matplotlib.use("Agg")
 TINY = get_profile("smoke", train_size=32, eval_size=32, max_length=16, lm_block_size=16,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import tlcourse
-from tlcourse.config import get_profile
-from tlcourse.zeroshot import (Prompt, embed_similarity, fewshot_prompt, label_logprobs, label_token_ids,
+from tlcourse.engine.config import get_profile
+from tlcourse.methods.zeroshot import (Prompt, embed_similarity, fewshot_prompt, label_logprobs, label_token_ids,
                                run_baseline)
 
 REVIEWS = ["A gorgeous, moving film.", "Dull.", "The plot wanders, but the actors are wonderful to watch "

@@ -3,8 +3,8 @@ import math
 
 import numpy as np
 
-from ..choose import at_size, pareto_front
-from ..curves import crossing
+from ..lessons.choosing import at_size, pareto_front
+from ..lessons.curves import crossing
 from .feedback import correct
 
 

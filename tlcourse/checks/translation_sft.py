@@ -1,12 +1,12 @@
 """Exercise checks for lesson 10 (translation SFT)."""
-from ..sft import IGNORE
+from ..methods.sft import IGNORE
 from .feedback import close, correct
 
 
 def check_label_mask(labels, tokenizer, chat) -> str:
     """`labels` should be the chat's token ids with -100 on every prompt token (system and user
     turns and the assistant header), the answer and its end-of-turn token kept."""
-    from ..sft import chat_ids, encode_chat
+    from ..methods.sft import chat_ids, encode_chat
     ids, expected = chat_ids(tokenizer, chat), encode_chat(tokenizer, chat)["labels"]
     labels = [int(x) for x in labels]
     n_prompt = len(chat_ids(tokenizer, chat[:-1], generation_prompt=True))
@@ -38,7 +38,7 @@ def check_label_mask(labels, tokenizer, chat) -> str:
 def check_learned_share(share, answer_only, every_token) -> str:
     """`share` should be the fraction of the every-token loss's tokens the answer-only loss keeps,
     over two encodings of the same pairs (datasets with a `labels` column)."""
-    from ..sft import learned_tokens
+    from ..methods.sft import learned_tokens
     a, e = learned_tokens(answer_only), learned_tokens(every_token)
     expected = a / e
     if close(share, expected):

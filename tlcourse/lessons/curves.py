@@ -1,0 +1,178 @@
+"""Learning curves: test accuracy against the number of labelled examples, per method.
+
+    run_curves()                          # sizes x methods x seeds of the profile; skips existing files
+    table = curve_table(RESULTS / "cpu")  # method x size -> accuracy mean ± std over seeds, and cost
+    crossing(table, "full", "probe")      # first size at which full fine-tuning >= the probe
+    CurveConfig(data="my.csv", text_column="review", label_column="verdict")  # a learner's data
+The largest point of every curve is the method grid itself (`make results`: the profile's
+train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
+Every size trains under the same step budget as the largest and is scored on the same fixed
+validation set at the same steps, early-stopping there: data size is not confounded with epochs.
+Each method uses the rate chosen on validation at the largest size.
+"""
+import math
+from dataclasses import dataclass
+
+from ..engine.config import get_profile
+
+BASELINES = ("zeroshot", "fewshot")  # method-name prefixes of lesson 02's result files
+COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", "saved_mb", "params"]
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    methods: tuple[str, ...] = ("probe", "last2", "full", "lora")  # frozen, partial, full, PEFT
+    smallest: int = 16  # the smallest labelled set
+    factor: int = 4  # each size is this many times the one before, up to the profile's train_size
+    data: object = "rotten_tomatoes"  # the task: course dataset name, table file path or DatasetDict
+    model: str = "minilm-l6"  # the encoder
+    text_column: str = "text"  # the file's or DatasetDict's text column (course data: "text")
+    label_column: str = "label"  # the file's or DatasetDict's label column (course data: "label")
+
+    def splits(self):
+        """The task's train and test splits with text/label (data.load_splits)."""
+        from ..engine.data import load_splits
+        return load_splits(self.data, self.text_column, self.label_column)
+
+
+def full_size(profile, config: CurveConfig = CurveConfig()) -> int:
+    """The profile's train_size, or every training row outside validation when that is fewer."""
+    from ..engine.data import training_pool_size
+    available = training_pool_size(config.splits(), profile)
+    return min(profile.train_size, available) if profile.train_size else available
+
+
+def sizes(profile=None, config: CurveConfig = CurveConfig()) -> list[int]:
+    """smallest, smallest*factor, ... below the full size; the full size (the method grid) last."""
+    profile = profile or get_profile()
+    top, out = full_size(profile, config), []
+    while (config.smallest * config.factor ** len(out)) < top:
+        out.append(config.smallest * config.factor ** len(out))
+    return out + [top]
+
+
+def step_budget(profile, config: CurveConfig = CurveConfig()) -> int:
+    """Optimiser steps every size may train: the full-size run's epochs x steps per epoch (one process)."""
+    return profile.epochs * math.ceil(full_size(profile, config) / profile.batch_size)
+
+
+def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
+               skip_existing: bool = True) -> list[dict]:
+    """The method grid first (it chooses each method's rate on validation), then every smaller
+    size x method x seed at that rate; existing result files are read, not rerun."""
+    from .method_grid import run_grid
+    profile = get_profile()
+    *small, top = sizes(profile, config)
+    fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, data=config.data,
+                  model=config.model, text_column=config.text_column, label_column=config.label_column)
+    records = run_grid(config.methods, **fields)  # the top point
+    rates = {r["method"]: r["lr"] for r in records}
+    for n in small:
+        for method in config.methods:
+            records += run_grid([method], train_size=n, lr=rates[method], max_steps=step_budget(profile, config),
+                                evaluations=profile.epochs, tag=f"n{n}", **fields)
+    return records
+
+
+def _curve_rows(frame, config):
+    """Result rows of the curve methods on the config's data as it is now, made under the current
+    protocol (files that record another data hash or protocol are left out), with the base method
+    name ("probe-n16" -> "probe")."""
+    import pandas as pd
+    from ..engine.data import data_hash, data_name
+    from .protocol import VERSION
+    name = data_name(config.data, config.text_column, config.label_column)
+    base = frame.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
+    keep = base.isin(config.methods) & (frame.data == name) & (frame.model == config.model)
+    keep &= frame.get("data_hash", pd.Series(index=frame.index, dtype=object)) == data_hash(config.splits())
+    version = frame.get("protocol", pd.Series(index=frame.index, dtype=object)).map(
+        lambda p: p.get("version") if isinstance(p, dict) else None)
+    keep &= version == VERSION
+    return frame[keep].assign(method=base[keep], size=frame.train_size[keep].astype(int))
+
+
+def curve_table(folder, config: CurveConfig = CurveConfig()):
+    """One row per method and size: accuracy % (mean, std over seeds), seeds, and mean cost."""
+    import pandas as pd
+    from ..engine.records import load_results
+    frame = load_results(folder)
+    if frame.empty or "train_size" not in frame:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = _curve_rows(frame, config)
+    g = rows.groupby(["method", "size"])
+    table = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
+                          "std": g.metric_accuracy.std().fillna(0.0) * 100,  # one seed: no spread
+                          "seeds": g.seed.nunique(), "time_s": g.wall_time_s.mean(),
+                          "memory_mb": g.peak_memory_mb.median(), "saved_mb": g.checkpoint_size_mb.mean(),
+                          "params": g.trainable_params.mean()})
+    return table.reset_index()[COLUMNS]
+
+
+def curve_summary(table):
+    """Method x labelled examples -> "accuracy ± std (seeds)", for the README and the lesson."""
+    from ..engine.records import format_mean_std
+    cells = table.assign(cell=[f"{format_mean_std(a, s, 1)} ({n})" for a, s, n in
+                               zip(table.accuracy, table["std"], table.seeds)])
+    wide = cells.pivot(index="method", columns="size", values="cell").fillna("—")
+    wide.columns = [f"{c} labels" for c in wide.columns]
+    return wide.reset_index()
+
+
+def crossing(table, a: str, b: str) -> int | None:
+    """The first size, among those measured for both, at which method a's mean >= method b's."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    ahead = acc.index[acc[a] >= acc[b]]
+    return int(ahead[0]) if len(ahead) else None
+
+
+def lead_changes(table, a: str, b: str) -> list[tuple[int, int]]:
+    """Neighbouring measured sizes (before, after) between which the lead of a over b changes hands."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    ahead = acc[a] >= acc[b]
+    return [(int(p), int(n)) for p, n in zip(acc.index[:-1], acc.index[1:]) if ahead[p] != ahead[n]]
+
+
+def describe_crossing(table, a: str, b: str) -> str:
+    """Where curve a meets curve b, in one plain sentence computed from the table: every change of lead."""
+    acc = table.pivot(index="size", columns="method", values="accuracy")[[a, b]].dropna()
+    std = table.pivot(index="size", columns="method", values="std")[[a, b]].loc[acc.index]
+    if acc.empty:
+        return f"{a} and {b} share no measured size."
+    gap = acc[a] - acc[b]
+    noise = " (within the seeds' spread)" if abs(gap.iloc[-1]) <= std.iloc[-1].max() else ""
+    lo, hi = acc.index[0], acc.index[-1]
+    if lo == hi:
+        return f"{a} and {b} share one measured size, {lo}: {gap.iloc[0]:+.1f} points{noise}; no curve to cross yet."
+    points = ", ".join(f"{n}: {g:+.1f}" for n, g in gap.items())
+    changes = lead_changes(table, a, b)
+    if not changes:
+        side = "at least as accurate as" if gap.iloc[0] >= 0 else "below"
+        return (f"{a} is {side} {b} at every size from {lo} to {hi} labels: no crossing at our scale "
+                f"({a} - {b} in points by labels: {points}{noise}).")
+    where = "; ".join(f"between {p} and {n} labels {a if gap[n] >= 0 else b} takes the lead"
+                      for p, n in changes)
+    return (f"the lead changes {len(changes)} time(s): {where} "
+            f"({a} - {b} in points by labels: {points}{noise}).")
+
+
+def baselines(folder, data: str = "rotten_tomatoes"):
+    """Lesson 02's zero- and few-shot results on `data`: method, model, labels, accuracy % mean, std, seeds."""
+    import pandas as pd
+    from ..engine.records import load_results
+    frame = load_results(folder)
+    cols = ["method", "model", "labels", "accuracy", "std", "seeds"]
+    if frame.empty or "metric_accuracy" not in frame:
+        return pd.DataFrame(columns=cols)
+    rows = frame[frame.method.str.startswith(BASELINES) & (frame.data == data)]
+    rows = rows.assign(labels=rows.get("train_size", 0)).fillna({"labels": 0})
+    g = rows.groupby(["method", "model", "labels"])
+    out = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
+                        "std": g.metric_accuracy.std().fillna(0.0) * 100, "seeds": g.seed.nunique()})
+    return out.reset_index()[cols]
+
+
+def missing_baselines_message(folder) -> str:
+    """What to run when lesson 02's files are not there (names the folder, not the machine path)."""
+    from pathlib import Path
+    return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under results/{Path(folder).name}/: "
+            "run lesson 02 (zero-shot baselines) in this profile to draw them here.")

@@ -1,0 +1,266 @@
+"""Lesson 07's experiment: students of a fine-tuned teacher, each trained to its best, over seeds.
+
+    teacher = teacher_run()                               # full fine-tuning at seed 0 (cached)
+    chosen = run_distillation(teacher)                    # settings chosen on validation, then 3 seeds
+    distill_table(), distill_differences()                # read back from the result files
+Under the course's protocol (experiments): the same validation and test items for every run, the
+seed draws the training subset, every student early-stops on validation with its best weights
+restored, every setting (rate, temperature, soft-target weight) is chosen on validation at seed 0,
+and differences between students are paired on the same test items.
+"""
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from ..engine.config import RESULTS, get_profile
+
+
+@dataclass(frozen=True)
+class Student:
+    body: str = "blocks"      # "blocks": the teacher's architecture with `keep` blocks; "bow": a bag of words
+    init: str = "teacher"     # blocks: "teacher" copies its blocks, embeddings and head; "random" draws them afresh
+    targets: str = "soft"     # "soft": alpha x the teacher's soft targets + (1 - alpha) x labels; "hard": labels only
+    temperature: float = 2.0  # soft targets: teacher and student logits are divided by it
+    alpha: float = 0.5        # soft targets: the weight of the soft term
+    lr: float = 1e-4          # peak rate (a blocks student's new head learns 10x faster)
+    keep: tuple = (0, 3)      # blocks: the teacher's blocks the student keeps (2 of 6: a third)
+    seed: int = 0             # training subset, data order, dropout, random initial weights
+
+    @property
+    def name(self) -> str:
+        """The result files' method name: kd-student-soft, kd-random-soft, kd-bow-hard, ..."""
+        kind = "bow" if self.body == "bow" else {"teacher": "student", "random": "random"}[self.init]
+        return f"kd-{kind}-{self.targets}"
+
+    def __post_init__(self):
+        if self.body not in ("blocks", "bow") or self.init not in ("teacher", "random") \
+                or self.targets not in ("soft", "hard"):
+            raise ValueError("Student: body is blocks|bow, init teacher|random, targets soft|hard")
+
+
+# Each search runs at seed 0 on validation, from the previous winner: the rate on hard labels, then
+# the soft-target settings at that rate, then a random start's own rate at those settings.
+SEARCH = {
+    "student-hard": (Student(targets="hard"), {"lr": (5e-5, 1e-4, 2e-4)}),
+    "student-soft": ("student-hard", {"targets": ("soft",), "temperature": (1.0, 2.0, 4.0, 8.0), "alpha": (0.5, 0.9)}),
+    "random-soft": ("student-soft", {"init": ("random",), "lr": (3e-5, 1e-4, 3e-4, 1e-3)}),
+    "bow-hard": (Student(body="bow", targets="hard"), {"lr": (3e-3, 1e-2, 3e-2)}),
+}
+TEACHER = "full"  # the teacher: lesson 05's full fine-tuning at seed 0, under the same protocol
+
+
+@dataclass
+class Teacher:
+    model: object     # the fine-tuned classifier, frozen in eval mode
+    record: dict      # its result file (kd-teacher): test accuracy, per-item correctness, speed
+    key: str          # its trained weights' file: a student records it, so a new teacher reruns it
+    batches: list     # the test texts' batches every model is timed on
+
+
+def teacher_run(profile=None, out_dir=None) -> Teacher:
+    """The teacher (trained once, then loaded from data/cache/trained/), scored and timed."""
+    from ..methods.distill import inference_speed, text_batches
+    from .method_grid import train_classifier, trained_path
+    from .method_grid import Experiment, predictions, scored
+    from ..engine.params import count_params
+    profile = profile or get_profile()
+    exp = Experiment(TEACHER, seed=0)
+    model, _, (_, test, tokenizer, _, raw) = train_classifier(exp, profile)
+    batches = text_batches(tokenizer, raw["test"]["text"][:256], 32, profile.max_length)
+    key, path = trained_path(exp, profile).name, _path(out_dir, profile, "kd-teacher", 0)
+    if not (path.exists() and json.loads(path.read_text()).get("teacher") == key):  # timed with its students
+        record = scored(predictions(model, test, tokenizer), raw["test"]["label"])
+        record |= {"inference_examples_per_s": inference_speed(model, batches), "teacher": key}
+        path = _write(out_dir, profile, "kd-teacher", 0, record, count_params(model)[1], None, None)
+    return Teacher(model, json.loads(path.read_text()), key, batches)
+
+
+def run_student(s: Student, teacher: Teacher, profile=None, out_dir=None, trained=None) -> dict:
+    """Train one student to its best on validation, score it on test once, write its result file.
+
+    A file already there for the same student, protocol, data and teacher is read, not rerun;
+    trained: (record, test scorer, params) of this very run, already trained by `choose`."""
+    profile = profile or get_profile()
+    path, asked = _path(out_dir, profile, s.name, s.seed), _asked(s, teacher, profile)
+    if path.exists() and _stands_for(json.loads(path.read_text()), asked):
+        return json.loads(path.read_text())
+    record, score_test, params = trained or _validated(s, teacher, profile)
+    record = record | score_test()
+    wall_time_s, peak_memory_mb = record.pop("wall_time_s"), record.pop("peak_memory_mb")
+    return json.loads(_write(out_dir, profile, s.name, s.seed, record, params, wall_time_s,
+                             peak_memory_mb).read_text())
+
+
+def _validated(s: Student, teacher: Teacher, profile) -> tuple[dict, object, int]:
+    """Train one student, early-stopping on validation: (record, function scoring the test set, params)."""
+    import time
+    from ..engine.device import seed_everything
+    from ..methods.distill import Distiller, inference_speed
+    from .method_grid import Experiment, predictions, prepare, scored
+    from ..methods.freezing import two_rate_groups
+    from ..engine.memory import PeakTracker
+    from ..engine.train import TrainConfig, fit
+    seed_everything(s.seed)
+    data = prepare(Experiment(TEACHER, seed=s.seed), profile)
+    student = build_student(s, teacher.model, data.num_labels, len(data.tokenizer))
+    model = Distiller(student, teacher.model, s.temperature, s.alpha) if s.targets == "soft" else student
+    config = TrainConfig(lr=s.lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=s.seed,
+                         metric="accuracy", early_stopping_patience=profile.patience, restore_best=True,
+                         mixed_precision=profile.mixed_precision, progress=False)
+    groups = two_rate_groups(student, s.lr, 10 * s.lr) if s.body == "blocks" else None
+    start = time.perf_counter()
+    with PeakTracker() as mem:
+        run = fit(model, data.train, data.validation, config, param_groups=groups, tokenizer=data.tokenizer)
+    record = {"wall_time_s": time.perf_counter() - start, "peak_memory_mb": mem.mb,
+              "val_accuracy": run.metrics["accuracy"], "best_epoch": run.best_epoch, "steps": run.steps,
+              "stopped_early": run.stopped_early,
+              "val_curve": [r["eval_accuracy"] for r in run.history if "eval_accuracy" in r],
+              "inference_examples_per_s": inference_speed(student, teacher.batches),
+              "lr": s.lr, "train_size": len(data.train)} | _asked(s, teacher, profile)
+    labels = data.raw["test"]["label"]
+    return (record, lambda: scored(predictions(student, data.test, data.tokenizer), labels),
+            sum(p.numel() for p in student.parameters()))
+
+
+def build_student(s: Student, teacher, num_labels: int, vocab_size: int):
+    """The student before training: teacher blocks `keep` (copied or freshly drawn), or a bag of words."""
+    import copy
+    import torch
+    from transformers import BertModel
+    from ..methods.distill import BagOfWords, shrink
+    from ..engine.models import MeanPoolClassifier
+    torch.manual_seed(s.seed)  # the new weights
+    if s.body == "bow":
+        return BagOfWords(vocab_size, num_labels)
+    if s.init == "teacher":
+        return shrink(teacher, list(s.keep))
+    config = copy.deepcopy(teacher.backbone.config)
+    config.num_hidden_layers = len(s.keep)
+    return MeanPoolClassifier(BertModel(config, add_pooling_layer=False), num_labels)
+
+
+def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=None) -> tuple:
+    """The grid's best setting by validation accuracy at seed 0 (ties: the first), from `start`.
+
+    Candidates' validation records are kept under <out_dir>/sweep/ (resumable; the test set is not
+    scored for them). Returns (winner, candidates, the winner's run when trained in this call)."""
+    import itertools
+    from tqdm.auto import tqdm
+    from ..engine.records import write_json
+    profile = profile or get_profile()
+    settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    rows, best = [], None
+    for setting in tqdm(settings, desc=f"{replace(start, **settings[0]).name}: choosing on validation", leave=False):
+        s = replace(start, seed=0, **setting)
+        tag = "__".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in setting.items())
+        path = _path(Path(out_dir or RESULTS / profile.name) / "sweep", profile, s.name, 0, tag)
+        old = json.loads(path.read_text()) if path.exists() else None
+        if old and _stands_for(old, _asked(s, teacher, profile)):
+            record, trained = old, None
+        else:
+            trained = _validated(s, teacher, profile)
+            record = trained[0]
+            write_json(path, record)
+        rows.append(setting | {"val_accuracy": record["val_accuracy"]})
+        if best is None or record["val_accuracy"] > best[1]["val_accuracy"]:
+            best = (s, record, trained)
+    return best[0], rows, best[2]
+
+
+def run_distillation(teacher: Teacher, seeds=None, out_dir=None) -> dict:
+    """Every SEARCH entry chosen on validation, the bag of words also taught at the chosen soft
+    settings, then every chosen student at every seed of the profile; returns {name: Student}."""
+    from tqdm.auto import tqdm
+    from ..engine.records import write_json
+    profile = get_profile()
+    chosen, candidates, trained = {}, {}, {}
+    for name, (start, grid) in SEARCH.items():
+        start = chosen[start] if isinstance(start, str) else start
+        chosen[name], candidates[name], trained[name] = choose(start, grid, teacher, profile, out_dir)
+    soft = chosen["student-soft"]
+    chosen["bow-soft"] = replace(chosen["bow-hard"], targets="soft", temperature=soft.temperature, alpha=soft.alpha)
+    for name, s in tqdm(chosen.items(), desc="students"):
+        for seed in seeds or profile.seeds:
+            record = run_student(replace(s, seed=seed), teacher, profile, out_dir,
+                                 trained.get(name) if seed == 0 else None)
+            if record.get("candidates") != candidates.get(name, []):
+                write_json(_path(out_dir, profile, s.name, seed), record | {"candidates": candidates.get(name, [])})
+    return chosen
+
+
+def _asked(s: Student, teacher: Teacher, profile) -> dict:
+    """What a stored student run must match to stand for this one."""
+    from ..engine.data import data_hash
+    from .method_grid import Experiment, protocol, source
+    exp = Experiment(TEACHER)
+    return {"experiment": asdict(s) | {"keep": list(s.keep)}, "protocol": protocol(exp, profile),
+            "data_hash": data_hash(source(exp)), "teacher": teacher.key}
+
+
+def _stands_for(record: dict, asked: dict) -> bool:
+    return all(record.get(k) == v for k, v in asked.items())
+
+
+def _path(out_dir, profile, method: str, seed: int, tag: str = "") -> Path:
+    from ..engine.records import result_name
+    name = result_name(method, "minilm-l6", "rotten_tomatoes", profile.name, seed)
+    return Path(out_dir or RESULTS / profile.name) / (name.replace(".json", f"__{tag}.json") if tag else name)
+
+
+def _write(out_dir, profile, method: str, seed: int, record: dict, params: int, wall_time_s,
+           peak_memory_mb) -> Path:
+    """results.write_result for one run of this lesson (a student's parameters all train)."""
+    from ..engine.records import write_result
+    record = dict(record)
+    metrics = record.pop("metrics")
+    return write_result(out_dir or RESULTS / profile.name, method, "minilm-l6", "rotten_tomatoes", profile.name,
+                        seed, metrics, params, params, wall_time_s, peak_memory_mb, **record)
+
+
+def distill_table(folder=None, teacher: str = "kd-teacher"):
+    """Teacher and students from their result files: accuracy (mean and std over seeds), the settings
+    chosen on validation, parameters, speed, and the share of the teacher's accuracy and speed."""
+    import pandas as pd
+    from ..engine.records import load_results
+    frame = load_results(folder or RESULTS / get_profile().name)
+    frame = frame[frame.method.str.startswith("kd-")]
+    ref = frame[frame.method == teacher]
+    rows = []
+    for method, runs in frame.groupby("method", sort=False):
+        acc = 100 * runs.metric_accuracy
+        fields = runs.experiment.iloc[0] if "experiment" in runs and isinstance(runs.experiment.iloc[0], dict) else {}
+        soft = fields.get("targets") == "soft"
+        rows.append({"model": method.removeprefix("kd-"), "accuracy %": acc.mean(),
+                     "± std": acc.std(ddof=1) if len(acc) > 1 else 0.0, "seeds": len(runs),
+                     "lr": f"{fields['lr']:g}" if fields else "—",
+                     "T": f"{fields['temperature']:g}" if soft else "—",
+                     "alpha": f"{fields['alpha']:g}" if soft else "—",
+                     "best epoch": f"{runs.best_epoch.mean():.1f}" if fields else "—",
+                     "parameters": int(runs.trainable_params.iloc[0]),
+                     "examples/s": runs.inference_examples_per_s.median(),
+                     "% of teacher accuracy": 100 * acc.mean() / (100 * ref.metric_accuracy.mean()),
+                     "speed-up": runs.inference_examples_per_s.median() / ref.inference_examples_per_s.median()})
+    order = ["teacher", "student-soft", "student-hard", "random-soft", "bow-soft", "bow-hard"]
+    table = pd.DataFrame(rows).set_index("model")
+    return table.loc[[m for m in order if m in table.index]].round(1)
+
+
+COMPARISONS = {  # what each paired difference asks: (a, b) as a - b
+    "soft + hard targets vs hard labels (2-block student)": ("kd-student-soft", "kd-student-hard"),
+    "teacher's blocks vs random start (soft targets)": ("kd-student-soft", "kd-random-soft"),
+    "soft + hard targets vs hard labels (bag of words)": ("kd-bow-soft", "kd-bow-hard"),
+}
+
+
+def distill_differences(folder=None):
+    """Each COMPARISONS pair: accuracy difference in points on the same test items, seed by seed,
+    with its 95% paired bootstrap interval (results.paired_difference)."""
+    import pandas as pd
+    from ..engine.records import load_results
+    from .protocol import paired_difference
+    frame = load_results(folder or RESULTS / get_profile().name)
+    rows = {question: {"difference (95% interval)": paired_difference(frame[frame.method == a],
+                                                                      frame[frame.method == b]),
+                       "seeds": len(set(frame[frame.method == a].seed) & set(frame[frame.method == b].seed))}
+            for question, (a, b) in COMPARISONS.items()}
+    return pd.DataFrame(rows).T

@@ -1,0 +1,424 @@
+"""Lesson 11's experiments: steer SmolLM2's movie-review continuations towards positive with DPO,
+and measure what it costs. Each run writes one result JSON.
+
+    judge = load_judge()                   # lesson 07's teacher: MiniLM fine-tuned on Rotten Tomatoes
+    pairs = preference_data("train")       # the model's own samples, the judge's best and worst per prompt
+    run_method("dpo-b0.1", seed=0)         # LoRA + DPO at β 0.1; learning rate on validation pairs
+    run_method("sft-positives", seed=0)    # the same pairs' chosen halves, supervised, same steps
+    preference_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
+A result file that exists is read instead of rerun, as in lesson 10.
+"""
+import json
+import time
+from contextlib import contextmanager
+from functools import lru_cache
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..engine.config import ROOT, RESULTS, get_profile
+
+MODEL = "smollm2-135m"
+DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
+METHODS = {  # method -> what it does (for tables)
+    "before": "SmolLM2-135M-Instruct as it is",
+    "sft-positives": "LoRA, supervised on the chosen (judged positive) continuations",
+    "dpo-b0.1": "LoRA, DPO on the chosen/rejected pairs, beta 0.1",
+    "dpo-b0.5": "LoRA, DPO on the chosen/rejected pairs, beta 0.5",
+}
+BETAS = {"dpo-b0.1": 0.1, "dpo-b0.5": 0.5}
+
+
+@dataclass(frozen=True)
+class PreferenceSizes:
+    prompt_words: int  # a prompt is a snippet's first words
+    train_prompts: int  # Rotten Tomatoes train snippets whose openings may become training pairs
+    val_prompts: int  # validation snippets: their pairs choose the learning rate and stop training
+    test_prompts: int  # test snippets: the held-out prompts every method is measured on
+    candidates: int  # samples per train/validation prompt; the judge's best and worst make its pair
+    test_samples: int  # samples per test prompt for the measures
+    new_tokens: int  # most tokens per continuation
+    epochs: int  # most passes over the pairs (early stopping on validation usually ends sooner)
+    batch_size: int  # pairs (DPO) or continuations (SFT) per optimizer step
+    dpo_lrs: tuple  # DPO's learning-rate grid, tried on the first seed
+    sft_lrs: tuple  # SFT's grid, tried on the first seed
+    lora_r: int  # LoRA rank (adapters on q_proj and v_proj)
+    seeds: tuple  # seeds of every method: adapters' start, batch order, the test samples
+    news_blocks: int  # news blocks (the profile's lm_block_size tokens) for the drift perplexity
+    gen_batch: int  # prompts per generation batch
+
+
+SIZES = {
+    "smoke": PreferenceSizes(prompt_words=4, train_prompts=12, val_prompts=6, test_prompts=4, candidates=4,
+                             test_samples=2, new_tokens=8, epochs=1, batch_size=4, dpo_lrs=(1e-3,),
+                             sft_lrs=(1e-3,), lora_r=16, seeds=(0,), news_blocks=2, gen_batch=8),
+    "cpu": PreferenceSizes(prompt_words=4, train_prompts=80, val_prompts=32, test_prompts=48, candidates=4,
+                           test_samples=2, new_tokens=16, epochs=2, batch_size=8, dpo_lrs=(2e-4, 1e-3, 5e-3),
+                           sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=4, gen_batch=64),
+    "gpu": PreferenceSizes(prompt_words=4, train_prompts=4000, val_prompts=400, test_prompts=500, candidates=4,
+                           test_samples=4, new_tokens=32, epochs=3, batch_size=32, dpo_lrs=(5e-5, 2e-4, 1e-3),
+                           sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=32, gen_batch=128),
+}
+
+
+def preference_sizes(profile: str | None = None) -> PreferenceSizes:
+    """The sizes of the active profile (or of the one named)."""
+    return SIZES[profile or get_profile().name]
+
+
+@dataclass
+class Judge:
+    model: object  # a MiniLM sentiment classifier (label 1 = positive)
+    tokenizer: object
+    accuracy: float  # its accuracy on the Rotten Tomatoes test reviews
+    max_length: int  # tokens it reads per text
+
+    def positive(self, texts) -> np.ndarray:
+        """P(positive) of each text, (N,)."""
+        from ..engine.infer import positive_probs
+        return np.asarray(positive_probs(self.model, self.tokenizer, texts, max_length=self.max_length))
+
+
+def load_judge(profile=None) -> Judge:
+    """Lesson 07's teacher as the judge, loaded once per profile and process (see _judge)."""
+    return _judge((profile or get_profile()).name)
+
+
+@lru_cache(maxsize=None)
+def _judge(profile_name: str) -> Judge:
+    """Lesson 07's teacher (full fine-tuning of MiniLM, seed 0; trained once, then cached) as the judge.
+    It never saw the test split, whose openings are the held-out prompts."""
+    import warnings
+    from .distillation import teacher_run
+    from ..engine.loaders import load_tokenizer
+    profile = get_profile(profile_name)
+    with warnings.catch_warnings():  # lesson 07's note on its truncated training reviews is not this lesson's
+        warnings.simplefilter("ignore", UserWarning)
+        teacher = teacher_run(profile)
+    return Judge(teacher.model, load_tokenizer("minilm-l6"), teacher.record["metrics"]["accuracy"],
+                 profile.max_length)
+
+
+def prompts(split: str, sizes: PreferenceSizes) -> list[str]:
+    """The first words of the split's snippets (shuffled once, seed 0: the train split is sorted by label)."""
+    from ..engine.loaders import load_dataset
+    n = {"train": sizes.train_prompts, "validation": sizes.val_prompts, "test": sizes.test_prompts}[split]
+    texts = load_dataset("rotten_tomatoes")[split].shuffle(seed=0)["text"][:n]
+    return [" ".join(t.split()[:sizes.prompt_words]) for t in texts]
+
+
+@torch.no_grad()
+def sample_continuations(model, tokenizer, texts, n: int, new_tokens: int, seed: int, batch_size: int = 64):
+    """n continuations of each text sampled at temperature 1 (the model's own distribution).
+    Returns (prompt ids per text, [n continuation ids] per text, [n decoded continuations] per text);
+    a continuation ends at the model's end-of-text token (kept) or after new_tokens."""
+    from ..engine.device import autocast, model_device
+    torch.manual_seed(seed)
+    model.eval()
+    pad, device = tokenizer.pad_token_id, model_device(model)
+    prompt_ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    continuations = []
+    for i in range(0, len(texts), batch_size):
+        rows = prompt_ids[i:i + batch_size]
+        width = max(map(len, rows))
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+        with autocast(model):
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0,
+                                 top_p=1.0, max_new_tokens=new_tokens, num_return_sequences=n,
+                                 pad_token_id=pad)  # (B * n, T + new)
+        continuations += [_until_end(row, tokenizer.eos_token_id) for row in out[:, width:].tolist()]
+    grouped = [continuations[j * n:(j + 1) * n] for j in range(len(texts))]
+    decoded = [tokenizer.batch_decode(group, skip_special_tokens=True) for group in grouped]
+    return prompt_ids, grouped, decoded
+
+
+def _until_end(ids: list, eos: int) -> list:
+    return ids[:ids.index(eos) + 1] if eos in ids else ids
+
+
+def _pairs_file(split: str, profile) -> Path:
+    return ROOT / "runs" / "11_preference" / profile.name / f"pairs-{split}.json"
+
+
+def preference_data(split: str, profile=None):
+    """On-policy preference pairs for the split's prompts (built once by build_pairs, then read from
+    runs/11_preference/; rebuilt when the profile's sizes changed)."""
+    from datasets import Dataset
+    from ..engine.records import write_json
+    profile = profile or get_profile()
+    sizes, path = preference_sizes(profile.name), _pairs_file(split, profile)
+    asked = {"prompts": len(prompts(split, sizes)), "candidates": sizes.candidates,
+             "prompt_words": sizes.prompt_words, "new_tokens": sizes.new_tokens}
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if {k: record.get(k) for k in asked} != asked:
+        record = asked | build_pairs(split, sizes, profile)
+        write_json(path, record)
+    return Dataset.from_list(record["rows"])
+
+
+def build_pairs(split: str, sizes: PreferenceSizes, profile) -> dict:
+    """Each prompt gets `candidates` samples from the model as it is; the judge scores each; the most
+    positive is chosen and the least positive rejected, when the judge calls the first positive
+    (P > 0.5) and the second negative (P < 0.5). The reference's log-probabilities come along.
+    Returns {"positive_share": of all candidates, "rows": the pairs}."""
+    from ..methods.dpo import preference_pairs, with_reference_logps
+    from ..engine.loaders import load_model, load_tokenizer
+    model, tokenizer, judge = load_model(MODEL), load_tokenizer(MODEL), load_judge(profile)
+    texts = prompts(split, sizes)
+    prompt_ids, conts, decoded = sample_continuations(model, tokenizer, texts, sizes.candidates,
+                                                      sizes.new_tokens, seed=0, batch_size=sizes.gen_batch)
+    p = judge.positive([t for group in decoded for t in group]).reshape(len(texts), sizes.candidates)
+    best, worst = p.argmax(1), p.argmin(1)
+    keep = [j for j in range(len(texts)) if p[j, best[j]] > 0.5 > p[j, worst[j]]]
+    if not keep:
+        raise ValueError(f"no {split} prompt got both a positive and a negative sample from the judge: "
+                         "raise the profile's candidates or prompts (preference_runs.SIZES)")
+    pick = lambda values, which: [values[j][which[j]] for j in keep]
+    pairs = preference_pairs([prompt_ids[j] for j in keep], pick(conts, best), pick(conts, worst),
+                             prompt=[texts[j] for j in keep], chosen=pick(decoded, best),
+                             rejected=pick(decoded, worst), p_chosen=[float(v) for v in pick(p, best)],
+                             p_rejected=[float(v) for v in pick(p, worst)])
+    pairs = with_reference_logps(model, pairs, tokenizer)
+    return {"positive_share": float((p > 0.5).mean()), "rows": pairs.to_list()}
+
+
+def pairs_summary(split: str, profile=None) -> dict:
+    """How the split's pairs were made: prompts, candidates each, the share judged positive, pairs kept."""
+    profile = profile or get_profile()
+    preference_data(split, profile)
+    record = json.loads(_pairs_file(split, profile).read_text())
+    return {"prompts": record["prompts"], "candidates": record["candidates"],
+            "candidates judged positive": record["positive_share"], "pairs": len(record["rows"])}
+
+
+def positives(pairs):
+    """The pairs' chosen continuations as supervised examples: labels -100 on the prompt."""
+    from datasets import Dataset
+    from ..methods.lm import IGNORE
+    rows = [{"input_ids": p + c, "attention_mask": [1] * (len(p) + len(c)), "labels": [IGNORE] * len(p) + c}
+            for p, c in zip(pairs["prompt_ids"], pairs["chosen_ids"])]
+    return Dataset.from_list(rows)
+
+
+@torch.no_grad()
+def mean_kl(model, tokenizer, prompt_ids, continuations, batch_size: int = 32) -> float:
+    """KL(π ‖ π_ref) estimated on continuations sampled from π: the mean over them of
+    log π(y | x) − log π_ref(y | x). π_ref is the model with its adapters off; no adapters: 0."""
+    from ..engine.device import autocast, model_device
+    from ..methods.dpo import sequence_logps
+    if not hasattr(model, "disable_adapter"):
+        return 0.0
+    rows = [(p, c) for p, group in zip(prompt_ids, continuations) for c in group]
+    pad, device, gaps = tokenizer.pad_token_id, model_device(model), []
+    model.eval()
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        width = max(len(p) + len(c) for p, c in chunk)
+        ids = torch.tensor([p + c + [pad] * (width - len(p) - len(c)) for p, c in chunk], device=device)  # (B, T)
+        mask = torch.tensor([[1] * (len(p) + len(c)) + [0] * (width - len(p) - len(c)) for p, c in chunk],
+                            device=device)
+        completion = torch.tensor([[0] * len(p) + [1] * len(c) + [0] * (width - len(p) - len(c))
+                                   for p, c in chunk], device=device)
+        with autocast(model):
+            policy = sequence_logps(model, ids, mask, completion)
+            with model.disable_adapter():
+                reference = sequence_logps(model, ids, mask, completion)
+        gaps += (policy - reference).float().cpu().tolist()
+    return float(np.mean(gaps))
+
+
+def distinct_2(texts) -> float:
+    """Distinct word bigrams over all bigrams of the texts (Li et al. 2016): 1 = no bigram repeats."""
+    bigrams = [tuple(words[i:i + 2]) for t in texts for words in [t.split()] for i in range(len(words) - 1)]
+    return len(set(bigrams)) / max(1, len(bigrams))
+
+
+def news_perplexity(model, tokenizer, sizes: PreferenceSizes, profile) -> float:
+    """Perplexity on held-out general news blocks (lesson 01's drift measure)."""
+    from ..methods.lm import pack_blocks
+    from ..engine.loaders import load_dataset
+    from ..engine.train import evaluate
+    news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
+                       sizes.news_blocks)
+    return evaluate(model, news, batch_size=8)["perplexity"]
+
+
+@contextmanager
+def merged(model):
+    """LoRA adapters folded into the weights for the duration (one matmul per layer, not three:
+    faster sampling), then taken out again, so the adapters can still be switched off."""
+    if not hasattr(model, "merge_adapter"):
+        yield model
+        return
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
+
+
+def measure(model, tokenizer, judge: Judge, sizes: PreferenceSizes, profile, seed: int) -> dict:
+    """Sample the test prompts' continuations (seeded) and measure them: the share the judge calls
+    positive (overall and per prompt), its mean P(positive), distinct-2, KL to the reference, news perplexity."""
+    texts = prompts("test", sizes)
+    with merged(model):
+        prompt_ids, conts, decoded = sample_continuations(model, tokenizer, texts, sizes.test_samples,
+                                                          sizes.new_tokens, seed, sizes.gen_batch)
+        news_ppl = news_perplexity(model, tokenizer, sizes, profile)
+    flat = [t for group in decoded for t in group]
+    p = judge.positive(flat).reshape(len(texts), sizes.test_samples)  # (prompts, samples)
+    metrics = {"positive_share": float((p > 0.5).mean()), "mean_p_positive": float(p.mean()),
+               "distinct_2": distinct_2(flat), "kl": mean_kl(model, tokenizer, prompt_ids, conts),
+               "news_ppl": news_ppl}
+    return {"metrics": metrics, "prompt_positive_share": (p > 0.5).mean(1).tolist(),
+            "samples": [{"prompt": t, "continuation": g[0]} for t, g in zip(texts, decoded)]}
+
+
+def result_file(method: str, seed: int, profile, out_dir=None) -> Path:
+    from ..engine.records import result_name
+    return Path(out_dir or RESULTS / profile.name) / result_name(method, MODEL, DATA, profile.name, seed)
+
+
+def _train_config(lr: float, seed: int, sizes: PreferenceSizes, profile):
+    from ..engine.train import TrainConfig
+    return TrainConfig(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, warmup_ratio=0.1, seed=seed,
+                       eval_batch_size=16, group_by_length=False, early_stopping_patience=profile.patience,
+                       metric="loss", log_every=1, mixed_precision=profile.mixed_precision, progress=False)
+
+
+def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSizes, profile) -> tuple:
+    """One LoRA fine-tune by `method` at `lr` on `train` (pairs for DPO, positives() for SFT),
+    early-stopped on its loss on `val` with the best weights restored: (the peft model, the TrainResult)."""
+    from ..engine.device import seed_everything
+    from ..methods.dpo import DPOModel, collator
+    from ..engine.loaders import load_model, load_tokenizer
+    from ..methods.lora import add_lora
+    from ..methods.sft import collator as sft_collator
+    from ..engine.train import fit
+    tokenizer = load_tokenizer(MODEL)
+    seed_everything(seed)
+    model = add_lora(load_model(MODEL), r=sizes.lora_r)
+    cfg = _train_config(lr, seed, sizes, profile)
+    if method in BETAS:
+        result = fit(DPOModel(model, BETAS[method]), train, val, cfg, collate_fn=collator(tokenizer))
+    else:
+        result = fit(model, train, val, cfg, collate_fn=sft_collator(tokenizer))
+    return model, result
+
+
+def _learning_rates(method: str, seed: int, sizes: PreferenceSizes, out_dir) -> tuple:
+    """The method's grid on the first seed; on later seeds, the rate the first seed chose."""
+    if seed == sizes.seeds[0]:
+        return sizes.dpo_lrs if method in BETAS else sizes.sft_lrs
+    return (run_method(method, sizes.seeds[0], out_dir)["lr"],)
+
+
+def _trained(method: str, seed: int, sizes: PreferenceSizes, profile, out_dir) -> tuple:
+    """The best fit of the method's grid by validation loss: (model, what the result file records)."""
+    pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
+    train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
+    best, losses = None, {}
+    for lr in _learning_rates(method, seed, sizes, out_dir):
+        model, result = fit_once(method, lr, seed, train, val, sizes, profile)
+        losses[lr] = result.metrics["loss"]
+        if best is None or losses[lr] < losses[best[2]]:
+            best = (model, result, lr)
+    model, result, lr = best
+    record = {"lr": lr, "lr_grid": {f"{k:g}": v for k, v in losses.items()}, "val_loss": result.metrics["loss"],
+              "steps": result.steps, "best_step": result.best_step, "train_time_s": result.train_time_s,
+              "tokens_per_s": result.tokens_per_s, "precision": result.precision,
+              "train_pairs": len(pairs["train"]), "beta": BETAS.get(method)}
+    if "accuracy" in result.metrics:  # DPO: the share of validation pairs whose chosen reward is higher
+        record["val_reward_accuracy"] = result.metrics["accuracy"]
+    return model, record
+
+
+def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True) -> dict:
+    """Train (or not, for "before") and measure on the held-out prompts; one result file per seed."""
+    from .method_grid import saved_size_mb
+    from ..engine.params import count_params
+    from ..engine.loaders import load_model, load_tokenizer
+    from ..engine.memory import PeakTracker
+    from ..engine.records import write_result
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    profile = get_profile()
+    sizes, path = preference_sizes(profile.name), result_file(method, seed, profile, out_dir)
+    if skip_existing and path.exists():
+        return json.loads(path.read_text())
+    tokenizer, judge, start = load_tokenizer(MODEL), load_judge(profile), time.perf_counter()
+    with PeakTracker() as mem:
+        model, record = (load_model(MODEL), {}) if method == "before" else _trained(method, seed, sizes, profile,
+                                                                                     out_dir)
+        measured = measure(model, tokenizer, judge, sizes, profile, seed)
+    trainable, total = count_params(model)
+    written = write_result(path.parent, method, MODEL, DATA, profile.name, seed, measured.pop("metrics"),
+                           trainable, total, time.perf_counter() - start, mem.mb,
+                           saved_size_mb(model) if trainable else 0.0, judge_accuracy=judge.accuracy,
+                           test_prompts=sizes.test_prompts, test_samples=sizes.test_samples, **record, **measured)
+    return json.loads(Path(written).read_text())
+
+
+def _runs(folder):
+    from ..engine.records import load_results
+    frame = load_results(folder)
+    if frame.empty or not (frame.data == DATA).any():
+        raise FileNotFoundError(f"no lesson 11 result files under {Path(folder).name}/: run the lesson's cells first")
+    return frame[(frame.data == DATA) & (frame.model == MODEL)]
+
+
+def preference_table(folder):
+    """One row per method (METHODS order): each measure as mean ± std over seeds, the rate chosen, the cost."""
+    import pandas as pd
+    from ..engine.records import mean_std
+    frame, rows = _runs(folder), []
+    for method in [m for m in METHODS if m in set(frame.method)]:
+        runs = frame[frame.method == method]
+        lr = runs.lr.iloc[0] if "lr" in runs and runs.lr.notna().any() else None
+        rows.append({"method": method, "what it does": METHODS[method],
+                     "judged positive %": mean_std(100 * runs.metric_positive_share, 1),
+                     "mean P(positive)": mean_std(runs.metric_mean_p_positive, 2),
+                     "distinct-2": mean_std(runs.metric_distinct_2, 2), "KL to reference": mean_std(runs.metric_kl, 2),
+                     "news perplexity": mean_std(runs.metric_news_ppl, 1), "seeds": len(runs),
+                     "learning rate": "—" if lr is None else f"{lr:g}",
+                     "time s": f"{runs.wall_time_s.mean():.0f}"})
+    return pd.DataFrame(rows)
+
+
+def compare(folder, a: str, b: str) -> tuple:
+    """Paired difference a - b of the judged-positive share (points), per held-out prompt averaged over
+    the seeds both ran: (mean, low, high) of its 95% t interval over the prompts, and the seeds used."""
+    from .protocol import seed_paired
+    return seed_paired(_runs(folder), a, b, "prompt_positive_share", scale=100)
+
+
+def plot_frontier(folder, title: str | None = None):
+    """Judged-positive share against KL to the reference, one point per run: what each method bought
+    and what it spent (DPO's reward-KL trade-off, Rafailov et al. 2023, fig. 2)."""
+    import matplotlib.pyplot as plt
+    frame = _runs(folder)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for method in [m for m in METHODS if m in set(frame.method)]:
+        runs = frame[frame.method == method]
+        ax.scatter(runs.metric_kl, 100 * runs.metric_positive_share, label=method)
+    ax.set(xlabel="KL to the reference (nats per continuation)", ylabel="judged positive (%)",
+           title=title or "What preference tuning buys, and what it spends")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def samples(folder, methods, n: int = 6):
+    """The first n held-out prompts and each method's first sampled continuation (first seed)."""
+    import pandas as pd
+    frame = _runs(folder)
+    table = {}
+    for method in methods:
+        runs = frame[frame.method == method].sort_values("seed")
+        rows = list(runs.samples.iloc[0])[:n]
+        table.setdefault("prompt", [r["prompt"] for r in rows])
+        table[method] = [r["continuation"] for r in rows]
+    return pd.DataFrame(table)

@@ -1,0 +1,149 @@
+"""Domain adaptation: measure a domain shift, continue pretraining on the domain's own unlabeled
+text, then train the task (Gururangan et al., 2020, "Don't Stop Pretraining").
+
+    shift_table({"movie model": m}, {"movies": rt_test, "drugs": drug_test}, tok)
+    continue_pretraining(smollm, tok, business_texts, DAPTConfig(steps=12))   # causal LM
+    probe_shift("rotten_tomatoes", "drug_reviews")            # frozen-feature probes across the shift
+Lesson 08's experiments that use these (TAPT, the target task) are in lessons/domain_adaptation.
+"""
+from dataclasses import dataclass
+
+from ..engine.config import get_profile
+
+
+
+def binary(ds):
+    """drug_reviews without its neutral class: negative = 0, positive = 1 (a DatasetDict)."""
+    import datasets
+    feature = datasets.ClassLabel(names=["negative", "positive"])
+    ds = ds.filter(lambda row: row["label"] != 1)  # 1 = neutral
+    ds = ds.map(lambda row: {"label": row["label"] // 2})  # 0 -> 0, 2 -> 1
+    return ds.cast_column("label", feature)
+
+
+def texts_of(name: str, split: str = "train", label: int | None = None) -> list[str]:
+    """The texts of one split of a course dataset, optionally only those with one label."""
+    from ..engine.loaders import load_dataset
+    part = load_dataset(name)[split]
+    if label is not None:
+        part = part.filter(lambda row: row["label"] == label)
+    return list(part["text"])
+
+
+def clip_tokens(texts, tokenizer, n_tokens: int) -> list[str]:
+    """The first texts, in order, holding about n_tokens tokens (the last one cut short)."""
+    out, used = [], 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:n_tokens - used]
+        out.append(tokenizer.decode(ids))
+        used += len(ids)
+        if used >= n_tokens:
+            break
+    return out
+
+
+def domain_perplexity(model, tokenizer, texts: dict, max_length: int | None = None) -> dict:
+    """{domain: perplexity} of a causal LM on each domain's texts (lm.perplexity).
+
+    Windows barely overlap (stride = max_length - 1): half the compute of lm.perplexity's default,
+    and the same windows before and after adaptation."""
+    from .lm import perplexity
+    max_length = max_length or get_profile().lm_block_size
+    return {name: perplexity(model, tokenizer, t, max_length=max_length, stride=max_length - 1,
+                             progress=False) for name, t in texts.items()}
+
+
+@dataclass
+class DAPTConfig:
+    steps: int = 12  # optimizer steps of continued pretraining (SmolLM2 on 2 CPU cores: ~5 s each)
+    lr: float = 1e-4  # peak learning rate: below pretraining's, above task fine-tuning's
+    batch_size: int = 4  # blocks (causal) or texts (masked) per step
+    block_size: int | None = None  # tokens per block or text; None: the profile's lm_block_size
+    mlm_probability: float = 0.15  # masked LM only: share of tokens masked (BERT's 15%)
+    seed: int = 0  # which blocks, which masks, dropout
+
+
+def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bool = False):
+    """Train on unlabeled `texts` with the model's own pretraining objective; returns a TrainResult.
+
+    Causal LM: texts are packed into blocks, each token predicts the next. Masked LM: each text is
+    cut to block_size tokens and 15% of its tokens are hidden for the model to restore.
+    """
+    from datasets import Dataset
+    from transformers import DataCollatorForLanguageModeling
+    from ..engine.data import tokenize
+    from .lm import pack_blocks
+    from ..engine.train import TrainConfig, fit
+    block = config.block_size or get_profile().lm_block_size
+    train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
+                               seed=config.seed, group_by_length=False, log_every=1, progress=False,
+                               mixed_precision=get_profile().mixed_precision)
+    if masked:
+        data = tokenize(Dataset.from_dict({"text": list(texts)}), tokenizer, block)
+        collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
+    else:
+        data, collate = pack_blocks(texts, tokenizer, block, config.steps * config.batch_size), None
+    return fit(model, data, None, train_config, collate_fn=collate)
+
+
+def accuracy_on(model, tokenizer, dataset, max_length: int | None = None) -> float:
+    """Test accuracy of a classifier on a raw dataset split (text, label)."""
+    from ..engine.data import tokenize
+    from ..engine.train import evaluate
+    enc = tokenize(dataset.select_columns(["text", "label"]), tokenizer,
+                   max_length or get_profile().max_length)
+    return evaluate(model, enc, tokenizer=tokenizer)["accuracy"]
+
+
+def shift_table(models: dict, tests: dict, tokenizer, max_length: int | None = None):
+    """Accuracy % of each model (rows) on each test set (columns): the shift, read across a row."""
+    import pandas as pd
+    return pd.DataFrame({test: {name: 100 * accuracy_on(m, tokenizer, data, max_length)
+                                for name, m in models.items()}
+                         for test, data in tests.items()}).round(1)
+
+
+def probe_shift(source: str, target: str, model: str = "minilm-l6", profile=None, seed: int = 0):
+    """Frozen-feature probes trained on each domain (rows), tested on both (columns), accuracy %."""
+    import pandas as pd
+    from ..engine.data import take
+    from .features import probe, split_features
+    from ..engine.loaders import load_dataset, load_model, load_tokenizer
+    profile = profile or get_profile()
+    encoder, tokenizer = load_model(model, task="base"), load_tokenizer(model)
+    sets = {name: take(load_dataset(name), profile, seed=seed) for name in (source, target)}
+    X = {name: split_features(encoder, tokenizer, ds, max_length=profile.max_length, cache_as=model)
+         for name, ds in sets.items()}
+    table = {}
+    for train_on in sets:
+        clf = probe(X[train_on]["train"], sets[train_on]["train"]["label"], seed=seed)
+        table[f"trained on {train_on}"] = {f"tested on {name}": 100 * clf.score(X[name]["test"], ds["test"]["label"])
+                                           for name, ds in sets.items()}
+    return pd.DataFrame(table).T.round(1)
+
+
+def macro_f1(preds, labels) -> dict:
+    """compute_metrics for the loop: macro-averaged F1 (each class counts equally)."""
+    from sklearn.metrics import f1_score
+    return {"macro_f1": float(f1_score(labels, preds, average="macro"))}
+
+
+def masked_lm_loss(model, tokenizer, texts, max_length: int, seed: int = 0, batch_size: int = 32) -> float:
+    """Cross-entropy per masked token (15% masked, BERT's rule), the same masks at every call."""
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+    from ..engine.device import autocast, model_device
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # the collator masks with torch's global generator
+    batches = [collate([{"input_ids": x} for x in ids[i:i + batch_size]]) for i in range(0, len(ids), batch_size)]
+    torch.random.set_rng_state(state)
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad(), autocast(model):
+        for batch in batches:  # input_ids, labels: (B, T); labels -100 where not masked
+            batch = {k: v.to(model_device(model)) for k, v in batch.items()}
+            n = int((batch["labels"] != -100).sum())
+            total, count = total + model(**batch).loss.float().item() * n, count + n
+    return total / count

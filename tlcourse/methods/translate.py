@@ -1,0 +1,163 @@
+"""Translation with an LLM, French -> English: the pairs, batched greedy decoding, chrF and BLEU.
+
+    sizes = translate_sizes()                                  # the profile's sizes (SIZES)
+    pairs = translation_pairs("bible_fr_en", sizes, seed=0)    # {"train", "validation", "test"}: DataFrames
+    out = translate(model, tok, pairs["test"].source, pairs["test"].target)
+    corpus_scores(out.hypotheses, pairs["test"].target)        # {"chrf": ..., "bleu": ...}
+The lesson's experiments, each writing a result JSON, are in tlcourse.translation_runs.
+"""
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..engine.config import get_profile
+from .sft import chat_ids, messages
+
+
+@dataclass(frozen=True)
+class TranslateSizes:
+    max_words: int  # only pairs whose English has at most this many words (short verses: CPU time)
+    train_pairs: int  # Bible pairs per fine-tune, drawn anew for each seed
+    val_pairs: int  # validation pairs: each learning rate is judged on their answer loss
+    test_pairs: int  # fixed test pairs: the same for every method and seed
+    epochs: int  # passes over the training pairs
+    batch_size: int  # chats per optimizer step
+    seeds: tuple  # seeds of the compared LoRA fine-tunes (answer-only vs every token)
+    full_seeds: tuple  # seeds of full fine-tuning (each costs more than a LoRA run)
+    prompt_seeds: tuple  # seeds of few-shot prompting: which training pairs are the examples
+    lora_lrs: tuple  # LoRA's learning-rate grid, tried on the first seed
+    full_lrs: tuple  # full fine-tuning's grid, tried on the first seed
+    lora_r: int  # LoRA rank (adapters on q_proj and v_proj)
+    domain_sizes: tuple  # interface-string pairs added to the Bible model; None = all of them
+    cost_reviews: int  # Rotten Tomatoes test reviews for lesson 02's zero-shot sentiment check
+    cost_blocks: int  # news blocks (the profile's lm_block_size tokens) for general-English perplexity
+    gen_batch: int  # sentences per generation batch
+
+
+SIZES = {
+    "smoke": TranslateSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1,
+                            batch_size=4, seeds=(0,), full_seeds=(0,), prompt_seeds=(0,),
+                            lora_lrs=(1e-3,), full_lrs=(5e-5,), lora_r=16, domain_sizes=(2,),
+                            cost_reviews=8, cost_blocks=2, gen_batch=4),
+    "cpu": TranslateSizes(max_words=12, train_pairs=40, val_pairs=24, test_pairs=80, epochs=1,
+                          batch_size=4, seeds=(0, 1, 2), full_seeds=(0,), prompt_seeds=(0,),
+                          lora_lrs=(1e-3, 4e-3), full_lrs=(5e-5, 2e-4), lora_r=16,
+                          domain_sizes=(50, 200), cost_reviews=64, cost_blocks=4, gen_batch=40),
+    "gpu": TranslateSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2,
+                          batch_size=16, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
+                          lora_lrs=(3e-4, 1e-3, 3e-3), full_lrs=(1e-5, 3e-5, 1e-4), lora_r=16,
+                          domain_sizes=(50, 200, None), cost_reviews=1000, cost_blocks=32, gen_batch=64),
+}
+
+
+def translate_sizes(profile: str | None = None) -> TranslateSizes:
+    """The sizes of the active profile (or of the one named)."""
+    return SIZES[profile or get_profile().name]
+
+
+def translation_pairs(name: str, sizes: TranslateSizes, seed: int = 0) -> dict:
+    """{split: DataFrame with source, target} of short pairs: train drawn by `seed`, validation and
+    test by seed 0 (fixed for every run). A size of None takes every short pair."""
+    from ..engine.loaders import load_dataset
+    ds, out = load_dataset(name), {}
+    for split, n in (("train", sizes.train_pairs), ("validation", sizes.val_pairs),
+                     ("test", sizes.test_pairs)):
+        df = ds[split].to_pandas()
+        df = df[df.target.str.split().str.len() <= sizes.max_words]
+        n = len(df) if n is None else min(n, len(df))
+        out[split] = df.sample(n=n, random_state=seed if split == "train" else 0).reset_index(drop=True)
+    return out
+
+
+@dataclass
+class Translations:
+    hypotheses: list  # the model's answer to each source, in the order given
+    seconds: float  # wall time of all the generation
+    new_tokens: int  # tokens generated, up to each answer's end-of-turn token
+
+    @property
+    def seconds_per_sentence(self) -> float:
+        return self.seconds / max(1, len(self.hypotheses))
+
+
+def common_prefix(rows: list) -> int:
+    """How many leading tokens every row shares (system turn, instruction, few-shot examples)."""
+    n = min(map(len, rows))
+    for i in range(n):
+        if len({r[i] for r in rows}) > 1:
+            return i
+    return n
+
+
+def _pad_middle(prefix: list, rows: list, pad_id: int, device):
+    """input_ids and attention_mask, each (B, P + S): the shared prefix, then padding, then each
+    row's own tokens, so every row ends at the last column and its new tokens line up after it.
+    Positions come from the mask (generate counts only real tokens), so padding changes nothing."""
+    S = max(map(len, rows))
+    ids = [prefix + [pad_id] * (S - len(r)) + r for r in rows]
+    mask = [[1] * len(prefix) + [0] * (S - len(r)) + [1] * len(r) for r in rows]
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+
+def token_budgets(tokenizer, references, slack: float = 1.5, extra: int = 4) -> list[int]:
+    """max_new_tokens for each sentence: slack x its reference's token count + extra. The reference
+    is used for its length only: a translation much longer than it is already wrong."""
+    lengths = map(len, tokenizer(list(references), add_special_tokens=False)["input_ids"])
+    return [math.ceil(slack * n) + extra for n in lengths]
+
+
+def first_line(text: str) -> str:
+    """The answer's first non-empty line: commentary after a translation is not scored."""
+    return next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
+
+
+def _generate(model, tokenizer, ids, mask, kv, max_new_tokens: int):
+    """Greedy continuation of one batch after the cached prefix: the new tokens (B, N), on the CPU."""
+    from ..engine.device import autocast
+    from .zeroshot import _batch_cache
+    with autocast(model):  # the course's precision: bf16 where the device computes it, else fp32
+        out = model.generate(input_ids=ids, attention_mask=mask, cache=_batch_cache(kv, len(ids)),
+                             do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id)  # (B, P + S + N)
+    return out[:, ids.shape[1]:].cpu()
+
+
+@torch.inference_mode()
+def translate(model, tokenizer, sources, references, examples=(), batch_size: int = 16) -> Translations:
+    """Greedy translations, batched. The prompt part every sentence shares runs through the model
+    once and its keys/values are reused (a KV cache); each sentence's own tokens follow padding,
+    sorted by length; decoding (with the cache) stops at end-of-turn or the batch's token budget."""
+    from ..engine.device import autocast, model_device
+    from .zeroshot import _prefix_kv
+    prompts = [chat_ids(tokenizer, messages(s, examples=examples), generation_prompt=True) for s in sources]
+    P = min(common_prefix(prompts), min(map(len, prompts)) - 1)  # each row keeps at least one own token
+    budgets, device = token_budgets(tokenizer, references), model_device(model)
+    model.eval()
+    hypotheses, new_tokens, start = [""] * len(prompts), 0, time.perf_counter()
+    with autocast(model):
+        kv = _prefix_kv(model.get_decoder(), torch.tensor([prompts[0][:P]], device=device))  # per layer (1, H, P, D)
+    order = np.argsort([len(p) for p in prompts], kind="stable")
+    for batch in np.array_split(order, math.ceil(len(order) / batch_size)):
+        ids, mask = _pad_middle(prompts[0][:P], [prompts[i][P:] for i in batch], tokenizer.pad_token_id, device)
+        answers = _generate(model, tokenizer, ids, mask, kv, max(budgets[i] for i in batch))  # (B, N)
+        ended = (answers == tokenizer.eos_token_id).cumsum(1) > 0  # (B, N): at or after end-of-turn
+        new_tokens += int((~ended).sum() + ended.any(1).sum())
+        for i, text in zip(batch, tokenizer.batch_decode(answers, skip_special_tokens=True)):
+            hypotheses[i] = first_line(text)
+    return Translations(hypotheses, time.perf_counter() - start, new_tokens)
+
+
+def corpus_scores(hypotheses, references) -> dict:
+    """Corpus chrF and BLEU (sacrebleu, default settings and tokenisation), 0..100."""
+    import sacrebleu
+    hyps, refs = list(hypotheses), [list(references)]
+    return {"chrf": sacrebleu.corpus_chrf(hyps, refs).score, "bleu": sacrebleu.corpus_bleu(hyps, refs).score}
+
+
+def sentence_chrf(hypotheses, references) -> list[float]:
+    """chrF of each sentence on its own: the per-item scores paired comparisons use."""
+    import sacrebleu
+    return [sacrebleu.sentence_chrf(h, [r]).score for h, r in zip(hypotheses, references)]

@@ -1,0 +1,215 @@
+"""Zero-shot baselines: what pretrained models do on the task with no training at all.
+
+    prompt = Prompt()                                         # instruction + review + "Sentiment:"
+    logp = label_logprobs(lm, tok, texts, prompt)             # (N, K) log p(label word | prompt)
+    shots = fewshot_prompt(ds["train"], k=4, seed=0)          # k labelled reviews in the prompt
+    sims = embed_similarity(encoder, tok, texts, DESCRIPTIONS)  # (N, K) cosine to label descriptions
+    run_baseline("fewshot-lm", seed=1)                        # one result JSON in results/<profile>/
+
+The part of the prompt before the review (instruction, examples, chat system turn) is the same
+for every review: it runs through the model once and its keys/values are reused (a KV cache).
+"""
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..engine.config import RESULTS, get_profile
+from ..engine.device import autocast, model_device, pick_device
+from ..engine.infer import length_batches
+
+LABEL_WORDS = (" negative", " positive")  # Rotten Tomatoes label order: 0 rotten, 1 fresh
+DESCRIPTIONS = ("a negative movie review", "a positive movie review")
+MARK = "\x00REVIEW\x00"  # stands for the review while a prompt is rendered, then split on
+METHODS = {  # result method name -> (model, what it does)
+    "zeroshot-lm": ("smollm2-135m", "prompt SmolLM2, compare the label words' next-token probabilities"),
+    "fewshot-lm": ("smollm2-135m", "the same, with k labelled training reviews in the prompt"),
+    "zeroshot-embed": ("minilm-l6", "cosine similarity of MiniLM embeddings to label descriptions"),
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    instruction: str = "Is this movie review negative or positive?"  # first line of the prompt
+    label_words: tuple = LABEL_WORDS  # one token each, in label order
+    examples: tuple = ()  # (text, label) pairs shown before the review: few-shot
+    chat: bool = False  # wrap the prompt in the tokenizer's chat template (user turn)
+
+    def render(self, tokenizer, text: str = MARK) -> str:
+        """The full prompt for one review; the model's answer is the next token."""
+        shots = "".join(f"Review: {t}\nSentiment: {self.label_words[y].strip()}\n\n" for t, y in self.examples)
+        body = f"{self.instruction}\n\n{shots}Review: {text}\nSentiment:"
+        if not self.chat:
+            return body
+        return tokenizer.apply_chat_template([{"role": "user", "content": body}], tokenize=False,
+                                             add_generation_prompt=True)
+
+    def parts(self, tokenizer) -> tuple[str, str]:
+        """The text before the review (ending in "Review:") and after it."""
+        before, after = self.render(tokenizer).split(MARK)
+        return before.removesuffix(" "), after  # the review keeps its leading space: " word" tokens
+
+
+def label_token_ids(tokenizer, words) -> list[int]:
+    """The single token id of each label word; a clear error for words that are not one token."""
+    if len(words) < 2:
+        raise ValueError(f"give at least two label words, one per class; got {list(words)}")
+    ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
+    split = {w: [tokenizer.decode([i]) for i in t] for w, t in zip(words, ids) if len(t) != 1}
+    if split:
+        raise ValueError(f"each label word must be exactly one token; these are not: {split}. Try "
+                         "a leading space (' positive') or a shorter, more common word")
+    if len({t[0] for t in ids}) < len(ids):
+        raise ValueError(f"label words {list(words)} must be different tokens")
+    return [t[0] for t in ids]
+
+
+def _prefix_kv(decoder, ids) -> list:
+    """Keys and values of the shared prefix, once: per layer a pair of (1, H, P, D). ids: (1, P)."""
+    cache = decoder(input_ids=ids, use_cache=True).cache
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _batch_cache(kv: list, batch: int):
+    """A fresh cache holding the prefix for every row of a batch: (B, H, P, D) views, no copy.
+    The forward pass appends to a cache, so each batch needs its own."""
+    from transformers import DynamicCache
+    cache = DynamicCache()
+    for i, (k, v) in enumerate(kv):
+        cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), i)
+    return cache
+
+
+def _pad_right(rows: list, pad_id: int, device):
+    """input_ids and attention_mask, each (B, T): padding after the tokens, where a causal model's
+    earlier positions cannot see it."""
+    T = max(map(len, rows))
+    ids = [r + [pad_id] * (T - len(r)) for r in rows]
+    mask = [[1] * len(r) + [0] * (T - len(r)) for r in rows]
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+
+@torch.inference_mode()
+def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_size: int = 32,
+                   max_length: int | None = None, progress: bool = True) -> np.ndarray:
+    """log p(label word | prompt with the review) for each review and label word: (N, K).
+
+    Reviews are cut to max_length tokens (default: the profile's), sorted by length so a
+    batch holds similar lengths, and right-padded; each row is read at its last real token.
+    """
+    from tqdm.auto import tqdm
+    if not len(texts):
+        raise ValueError("no texts to score: pass a list of reviews")
+    word_ids = label_token_ids(tokenizer, prompt.label_words)  # (K,)
+    max_length = max_length or get_profile().max_length
+    before, after = prompt.parts(tokenizer)
+    tail = tokenizer(after, add_special_tokens=False)["input_ids"]
+    rows = [ids[:max_length] + tail for ids in
+            tokenizer([f" {t}" for t in texts], add_special_tokens=False)["input_ids"]]
+    model.eval()
+    decoder, head, device = model.get_decoder(), model.get_output_embeddings(), model_device(model)
+    out = np.zeros((len(rows), len(word_ids)), dtype=np.float32)
+    with autocast(model):
+        prefix = torch.tensor([tokenizer(before)["input_ids"]], device=device)  # (1, P)
+        kv = _prefix_kv(decoder, prefix)
+        for batch in tqdm(length_batches([len(r) for r in rows], batch_size), desc="scoring",
+                          disable=not progress):
+            ids, mask = _pad_right([rows[i] for i in batch], tokenizer.pad_token_id, device)  # (B, T) each
+            full = torch.cat([torch.ones_like(prefix).expand(len(batch), -1), mask], 1)  # (B, P + T)
+            hidden = decoder(input_ids=ids, attention_mask=full,
+                             cache=_batch_cache(kv, len(batch))).last_hidden_state  # (B, T, C)
+            last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]  # (B, C) at each row's last token
+            logp = head(last).float().log_softmax(-1)  # (B, V): only these rows need the vocab
+            out[batch] = logp[:, word_ids].cpu().numpy()
+    return out
+
+
+def fewshot_prompt(train, k: int, seed: int, prompt: Prompt = Prompt()) -> Prompt:
+    """`prompt` with k training reviews, k / classes of each label, chosen and ordered by seed."""
+    labels = np.asarray(train["label"])
+    classes = len(prompt.label_words)
+    if k % classes:
+        raise ValueError(f"k={k} cannot be balanced over {classes} labels: use a multiple of {classes}")
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), k // classes, replace=False)
+                            for c in range(classes)])
+    rng.shuffle(picks)
+    return replace(prompt, examples=tuple((train[int(i)]["text"], int(labels[i])) for i in picks))
+
+
+def embed_similarity(model, tokenizer, texts, descriptions=DESCRIPTIONS, max_length: int | None = None,
+                     progress: bool = True) -> np.ndarray:
+    """Cosine similarity of each text's mean-pooled embedding to each description's: (N, K)."""
+    from .features import embed
+    max_length = max_length or get_profile().max_length
+    X = embed(model, tokenizer, list(texts), max_length=max_length, progress=progress)  # (N, C)
+    D = embed(model, tokenizer, list(descriptions), max_length=max_length, progress=False)  # (K, C)
+    X, D = (a / np.linalg.norm(a, axis=1, keepdims=True) for a in (X, D))
+    return X @ D.T
+
+
+def confusion(y_true, y_pred, classes: int) -> np.ndarray:
+    """Counts (K, K): row = true label, column = predicted label."""
+    return np.bincount(np.asarray(y_true) * classes + np.asarray(y_pred),
+                       minlength=classes * classes).reshape(classes, classes)
+
+
+def _scores(method, seed, k, prompt, ds, max_length: int):
+    """(N, K) scores of the test reviews, the model's parameter count, labelled examples used."""
+    from ..engine.loaders import load_model, load_tokenizer
+    model_name = METHODS[method][0]
+    tokenizer, texts = load_tokenizer(model_name), list(ds["test"]["text"])
+    model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base").to(pick_device())
+    total = sum(p.numel() for p in model.parameters())
+    if method == "zeroshot-embed":
+        return embed_similarity(model, tokenizer, texts, max_length=max_length, progress=False), total, 0
+    if method == "fewshot-lm":
+        prompt = fewshot_prompt(ds["train"], k, seed, prompt)
+    scores = label_logprobs(model, tokenizer, texts, prompt, max_length=max_length, progress=False)
+    return scores, total, len(prompt.examples)
+
+
+def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
+                 profile=None) -> dict:
+    """Score the profile's test reviews with one baseline and write its result JSON; the record.
+
+    The record also keeps the confusion matrix and the label words or descriptions used.
+    """
+    import json
+    from pathlib import Path
+    from ..engine.data import take
+    from ..engine.loaders import load_dataset
+    from ..engine.memory import PeakTracker
+    from ..engine.records import write_result
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}; use one of {', '.join(METHODS)}")
+    profile = profile or get_profile()
+    ds = take(load_dataset("rotten_tomatoes"), profile)
+    start = time.perf_counter()
+    with PeakTracker() as mem:
+        scores, total, shots = _scores(method, seed, k, prompt, ds, profile.max_length)
+    wall = time.perf_counter() - start
+    y, pred = np.asarray(ds["test"]["label"]), scores.argmax(1)
+    how = ({"descriptions": list(DESCRIPTIONS)} if method == "zeroshot-embed" else
+           {"label_words": list(prompt.label_words), "chat": prompt.chat, "k": shots})
+    path = write_result(out_dir or RESULTS / profile.name, method, METHODS[method][0], "rotten_tomatoes",
+                        profile.name, seed, {"accuracy": float((pred == y).mean())}, 0, total, wall,
+                        mem.mb, 0.0, train_size=shots, test_size=len(y),
+                        confusion=confusion(y, pred, scores.shape[1]).tolist(), **how)
+    return json.loads(Path(path).read_text())
+
+
+def plot_confusions(confusions: dict, names):
+    """One heat map per baseline ({title: (K, K) counts}): rows true label, columns predicted."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(confusions), figsize=(3 * len(confusions), 3), squeeze=False)
+    for ax, (title, counts) in zip(axes[0], confusions.items()):
+        counts = np.asarray(counts)
+        ax.imshow(counts, cmap="Blues", vmin=0)
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, n, ha="center", va="center", color="white" if n > counts.max() / 2 else "black")
+        ax.set(title=title, xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
+               yticklabels=names, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,146 @@
+"""Tables built from result files: the method comparison, the course table, the precision
+comparison, the course map, and the README's generated sections."""
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.config import ROOT
+from ..engine.records import format_mean_std, KEYS, load_results, mean_std
+from ..lessons.method_grid import METHODS
+from ..lessons.protocol import paired_difference
+
+
+def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
+    """The course's comparison table for one dataset: one row per method, mean ± std over seeds,
+    the learning rate chosen on validation, and the paired difference from `reference` on the same
+    test items (paired_bootstrap; blank where files hold no per-item results)."""
+    frame = load_results(folder)
+    if frame.empty:
+        raise FileNotFoundError(f"no result files under {folder}: run `make results` first")
+    frame = frame[(frame.data == data) & (frame.method.isin(METHODS))]
+    if model:
+        frame = frame[frame.model == model]
+    ref = frame[frame.method == reference]
+    rows = []
+    for method, runs in sorted(frame.groupby("method"), key=lambda kv: list(METHODS).index(kv[0])):
+        acc = runs.metric_accuracy * 100
+        rows.append({"method": method, "what trains": METHODS[method],
+                     "lr (C)": _rate(runs), "accuracy %": mean_std(acc, 1),
+                     f"Δ vs {reference} (95% interval)": paired_difference(runs, ref) if method != reference else "—",
+                     "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
+                     "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
+                     "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
+                     "time s": f"{runs.wall_time_s.mean():.0f}",
+                     "peak MB": f"{runs.peak_memory_mb.median():.0f}",
+                     "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}"})
+    return pd.DataFrame(rows)
+
+
+def _rate(runs) -> str:
+    """The rate the runs used ("—" for methods without one, e.g. majority)."""
+    if "lr" not in runs or runs.lr.isna().all() or runs.method.iloc[0] == "majority":
+        return "—"
+    return ", ".join(f"{v:g}" for v in sorted(runs.lr.dropna().unique()))
+
+
+def _mean_of(runs, column: str, fmt: str) -> str:
+    return fmt.format(runs[column].mean()) if column in runs and runs[column].notna().any() else "—"
+
+
+def markdown(frame) -> str:
+    """A DataFrame as a GitHub markdown table."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def readme_section(text: str, profile: str) -> tuple[int, int]:
+    """Start and end offsets of the generated results table in README text."""
+    start, end = f"<!-- results:{profile}:start -->", f"<!-- results:{profile}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} markers")
+    return text.index(start) + len(start), text.index(end)
+
+
+def update_readme(table: str, section: str) -> None:
+    """Replace one generated section of the README (between its markers) with `table`."""
+    path = ROOT / "README.md"
+    text = path.read_text()
+    a, b = readme_section(text, section)
+    path.write_text(text[:a] + "\n" + table + "\n" + text[b:])
+
+
+def course_map(profiles=("cpu", "gpu")):
+    """Each lesson: what it shows, its measured time in each profile (`make course`), exercise links."""
+    import nbformat
+    times = {p: _lesson_times(ROOT / "results" / p / "lesson_times.json") for p in profiles}
+    rows = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
+        lesson, _, shows = first.splitlines()[0].lstrip("# ").strip().partition(" — ")
+        links = [f"[{kind}]({kind}s/{nb.name})" for kind in ("exercise", "solution")
+                 if (ROOT / f"{kind}s" / nb.name).exists()]
+        rows.append({"lesson": f"[{lesson}](notebooks/{nb.name})", "what it shows": shows}
+                    | {f"{p} time": f"{times[p][nb.name] / 60:.1f} min" if nb.name in times[p] else "not run"
+                       for p in profiles}
+                    | {"exercise": " · ".join(links) or "—"})
+    return pd.DataFrame(rows)
+
+
+def _lesson_times(path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def course_table(folder):
+    """Every result file under `folder`, all lessons, in one table: one row per data, model, method
+    and training size; each metric as mean ± std over seeds (accuracy-like ones in %), seeds, cost."""
+    frame = load_results(folder)
+    if frame.empty:
+        raise FileNotFoundError(f"no result files under {Path(folder).name}/: run the lessons or `make results`")
+    frame = frame.assign(labels=frame.get("train_size")).fillna({"labels": -1})  # -1: not recorded
+    metrics = sorted(c for c in frame.columns if c.startswith("metric_"))
+    rows = []
+    for (data, model, method, labels), runs in frame.groupby(["data", "model", "method", "labels"]):
+        row = {"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—"}
+        for col in metrics:
+            pct = col.endswith(("accuracy", "f1"))  # shares: shown in %
+            v = runs[col].dropna() * (100 if pct else 1)
+            row[col.removeprefix("metric_")] = mean_std(v, 1 if pct else None) if len(v) else ""
+        rows.append(row | {"seeds": runs.seed.nunique(), "trainable params": f"{runs.trainable_params.mean():,.0f}",
+                           "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
+    return pd.DataFrame(rows)
+
+
+def precision_table(fp32_folder, bf16_folder, data="rotten_tomatoes"):
+    """The same runs in fp32 and in bf16 autocast: accuracy and the difference seed by seed (same seed =
+    same training subset, order and test items). The fp32 files keep no per-item results, so no
+    interval over items is drawn: each seed's difference is shown, with their mean."""
+    a, b = load_results(fp32_folder), load_results(bf16_folder)
+    rows = []
+    for method in METHODS:
+        runs = [f[(f.method == method) & (f.data == data)].set_index("seed") for f in (a, b)]
+        seeds = sorted(set(runs[0].index) & set(runs[1].index))
+        if not seeds or method == "majority":
+            continue
+        fp32, bf16 = (100 * r.loc[seeds].metric_accuracy for r in runs)
+        diff = bf16 - fp32
+        rows.append({"method": method, "seeds": len(seeds), "fp32 accuracy %": mean_std(fp32, 1),
+                     "bf16 accuracy %": mean_std(bf16, 1),
+                     "bf16 − fp32, points per seed (mean)": ", ".join(f"{d:+.1f}" for d in diff)
+                     + f" ({diff.mean():+.1f})"})
+    return pd.DataFrame(rows)
+
+
+def summarize(frame, columns=None, by=KEYS):
+    """Mean and std over seeds of each numeric column, plus a "mean ± std" text column for tables."""
+    columns = columns or [c for c in frame.columns if c.startswith("metric_")] + ["trainable_params", "wall_time_s"]
+    grouped = frame.groupby(list(by), dropna=False)
+    table = grouped[columns].agg(["mean", "std"])
+    table.columns = [f"{c}_{stat}" for c, stat in table.columns]
+    table["n_seeds"] = grouped["seed"].nunique()
+    for c in columns:
+        std = table[f"{c}_std"].fillna(0.0)  # one seed: no spread to show
+        table[c] = [format_mean_std(m, s) for m, s in zip(table[f"{c}_mean"], std)]
+    return table.reset_index()

@@ -1,0 +1,1 @@
+"""The command line, the notebook runner, exercises, the Colab cell, the doctor, benchmarks."""

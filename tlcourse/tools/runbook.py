@@ -1,0 +1,110 @@
+"""Execute lesson notebooks in place (the `cpu` profile by default) and keep their outputs clean.
+
+Outputs are committed, so they must not hold machine paths, timestamps or tokens that make
+diffs noisy: after running, the checkout's path is replaced by "." and cell timing is dropped.
+"""
+import re
+import time
+from pathlib import Path
+
+from ..engine.config import ROOT, profile_name
+
+SECRET = re.compile(r"hf_[A-Za-z0-9]{20,}")  # a hub token pasted into a cell
+CELL_FILE = re.compile(r"/[^\s:]*/ipykernel_\d+/\d+\.py")  # where a warning raised in a cell points
+
+
+def clean(nb) -> None:
+    """Strip machine paths, run timestamps and anything that looks like a hub token."""
+    nb.metadata.pop("widgets", None)
+    home = str(Path.home())
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for out in cell.get("outputs", []):
+            for key in ("text", "data"):
+                if key in out:
+                    out[key] = _scrub(out[key], home)
+
+
+def _scrub(value, home: str):
+    if isinstance(value, str):
+        value = value.replace(str(ROOT), ".").replace(home, "~")
+        return CELL_FILE.sub("<cell>", SECRET.sub("hf_***", value))
+    if isinstance(value, dict):
+        return {k: (_scrub(v, home) if k.startswith("text") else v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, home) for v in value]
+    return value
+
+
+def run_notebook(path: Path, timeout: int = 1800, clients: list | None = None) -> float:
+    """Execute one notebook in place, from its own folder; returns wall seconds.
+
+    The file is written only once every cell has run: a run that stops early leaves it as it was.
+    clients: a list the NotebookClient is appended to (so another thread can stop its kernel)."""
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(path, as_version=4)
+    start = time.time()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    if clients is not None:
+        clients.append(client)
+    client.execute()
+    clean(nb)
+    nbformat.write(nb, path)
+    return time.time() - start
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a lesson; it is left as it was on disk."""
+
+
+def _run_or_interrupted(path: Path) -> float:
+    """run_notebook in a worker thread, so Ctrl-C reaches this thread as KeyboardInterrupt (nbclient
+    installs its own SIGINT handler only in the main thread, and its clean-up after one raises an
+    unrelated AssertionError). On Ctrl-C the kernel is killed and Interrupted raised."""
+    import threading
+    clients, outcome = [], {}
+
+    def work():
+        try:
+            outcome["seconds"] = run_notebook(path, clients=clients)
+        except BaseException as err:  # handed to the main thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        for client in clients:
+            _kill_kernel(client)
+        raise Interrupted(path.name) from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["seconds"]
+
+
+def _kill_kernel(client) -> None:
+    import atexit
+    atexit.unregister(client._cleanup_kernel)  # the kernel is gone: nothing left to clean up at exit
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+
+
+def run(paths) -> dict:
+    """Run each notebook; print the wall time of each and record it in lesson_times.json."""
+    import json
+    from ..engine.config import RESULTS
+    times_file = RESULTS / profile_name() / "lesson_times.json"
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")
+    for path in map(Path, paths):
+        times[path.name] = round(_run_or_interrupted(path), 1)
+        print(f"  {path.name:40s} {times[path.name]:7.1f} s", flush=True)
+        times_file.parent.mkdir(parents=True, exist_ok=True)
+        times_file.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+    return times
+
