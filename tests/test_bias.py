@@ -120,7 +120,7 @@ def test_run_bias_trains_each_run_once_and_reads_its_files_back(tmp_path, monkey
     monkeypatch.setattr(bias, "fine_tune_on", lambda *a, **k: tunes.append(k["seed"]) or real(*a, **k))
     profile = get_profile("smoke")
     records = bias.run_bias(model, tok, profile, seeds=(0, 1), out_dir=tmp_path, lrs=(1e-3,))
-    assert sorted(tunes) == [0, 0, 0, 0, 1, 1]  # the rate search's run at seed 0 is not probed: trained again
+    assert sorted(tunes) == [0, 0, 1, 1]  # the rate search's winner at seed 0 is probed, not trained again
     assert all(p.equal(start[n]) for n, p in model.state_dict().items())
     before, tuned = records["bias-before"][0], records["bias-uncurated"][1]
     assert len(before["probe_p"]) == len(PROBE) and before["trainable_params"] == 0
@@ -128,6 +128,6 @@ def test_run_bias_trains_each_run_once_and_reads_its_files_back(tmp_path, monkey
     assert 0 <= tuned["metrics"]["val_accuracy"] <= 1 and tuned["share"] == pytest.approx(11 / 12)
     assert tuned["candidates"][0]["lr"] == 1e-3 and tuned["settings"]["epochs"] == profile.epochs
     assert bias.run_bias(None, None, profile, seeds=(0, 1), out_dir=tmp_path, lrs=(1e-3,)) == records
-    assert len(tunes) == 6
+    assert len(tunes) == 4
     assert "probe_p" not in json.loads(next((tmp_path / "sweep").glob("*.json")).read_text())  # losers never probed
     assert list(bias.gap_table(tmp_path).index) == ["before", "uncurated", "curated"]

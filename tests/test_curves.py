@@ -42,8 +42,9 @@ def test_crossing():
 def write(folder, method, seed, acc, train_size=1000, data="rotten_tomatoes", current=True, **extra):
     """A result file; current: it records today's data hash and protocol (the curves read only those)."""
     stamp = {"data_hash": data_hash(CurveConfig().splits()), "protocol": {"version": PROTOCOL_VERSION}}
-    write_result(folder, method, "minilm-l6", data, "cpu", seed, {"accuracy": acc}, 10, 100, 2.0, 50.0,
-                 1.0, train_size=train_size, **(stamp if current else {}) | extra)
+    write_result(folder, method=method, model="minilm-l6", data=data, profile="cpu", seed=seed,
+                 metrics={"accuracy": acc}, trainable_params=10, total_params=100, wall_time_s=2.0, peak_memory_mb=50.0,
+                 checkpoint_size_mb=1.0, train_size=train_size, **(stamp if current else {}) | extra)
 
 
 def test_tables_from_files(tmp_path):

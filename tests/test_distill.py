@@ -75,7 +75,9 @@ def test_students_are_chosen_on_validation_and_compared_on_the_same_items(tmp_pa
     from tlcourse.lessons.distillation import (COMPARISONS, Student, choose, distill_differences, distill_table,
                                        run_student, teacher_run)
     teacher = teacher_run(out_dir=tmp_path)
-    hard, rows, trained = choose(Student(body="bow", targets="hard"), {"lr": (1e-4, 3e-2)}, teacher, out_dir=tmp_path)
+    choice = choose(Student(body="bow", targets="hard"), {"lr": (1e-4, 3e-2)}, teacher, out_dir=tmp_path)
+    hard, rows = choice.value, choice.candidates
+    trained = (choice.winner[0], *choice.winner[1])
     assert [r["lr"] for r in rows] == [1e-4, 3e-2]
     assert hard.lr == max(rows, key=lambda r: r["val_accuracy"])["lr"]  # the first best, on validation
     sweep = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*.json")]

@@ -67,8 +67,9 @@ def test_a_changed_row_reruns_instead_of_reusing(reviews, tmp_path, runs):
 
 
 def test_files_from_before_the_protocol_are_rerun_saying_why(tmp_path, runs, capsys):
-    write_result(tmp_path, "majority", "minilm-l6", "rotten_tomatoes", "smoke", 0, {"accuracy": 0.5},
-                 0, 0, 0.0, 0.0, train_size=64)
+    write_result(tmp_path, method="majority", model="minilm-l6", data="rotten_tomatoes", profile="smoke", seed=0,
+                 metrics={"accuracy": 0.5}, trainable_params=0, total_params=0, wall_time_s=0.0, peak_memory_mb=0.0,
+                 train_size=64)
     record = run_grid(["majority"], out_dir=tmp_path)[0]
     assert runs == ["majority"] and record["protocol"]["version"] == VERSION
     assert "rerunning, since this run asks for another experiment, protocol, data hash" in capsys.readouterr().out
@@ -92,8 +93,9 @@ def test_a_datasetdict_runs_the_grid_and_the_curve(tmp_path):
 
 
 def test_own_results_stay_out_of_the_course_tables(reviews, tmp_path):
-    write_result(tmp_path, "majority", "minilm-l6", "rotten_tomatoes", "smoke", 0, {"accuracy": 0.5},
-                 0, 0, 0.0, 0.0, train_size=64)
+    write_result(tmp_path, method="majority", model="minilm-l6", data="rotten_tomatoes", profile="smoke", seed=0,
+                 metrics={"accuracy": 0.5}, trainable_params=0, total_params=0, wall_time_s=0.0, peak_memory_mb=0.0,
+                 train_size=64)
     run_grid(["majority"], data=str(reviews), out_dir=tmp_path, **COLUMNS)
     assert method_table(tmp_path)["accuracy %"].tolist() == ["50.0 ± 0.0"]  # rotten_tomatoes only
     own = CurveConfig(methods=("majority",), data=str(reviews), **COLUMNS)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from tlcourse.lessons import preference_tuning as pr
-from tlcourse.engine.config import get_profile
 from tlcourse.engine.records import write_result
 
 
@@ -31,7 +30,8 @@ def test_pairs_are_the_judges_best_and_worst_with_the_reference_logps():
 
 def _write(folder, method, seed, share, per_prompt, **extra):
     metrics = {"positive_share": share, "mean_p_positive": share, "distinct_2": 0.9, "kl": 1.0, "news_ppl": 30.0}
-    write_result(folder, method, pr.MODEL, pr.DATA, "smoke", seed, metrics, 0, 1, 1.0, 1.0,
+    write_result(folder, method=method, model=pr.MODEL, data=pr.DATA, profile="smoke", seed=seed, metrics=metrics,
+                 trainable_params=0, total_params=1, wall_time_s=1.0, peak_memory_mb=1.0,
                  prompt_positive_share=per_prompt, samples=[{"prompt": "p", "continuation": method}], **extra)
 
 
@@ -61,4 +61,3 @@ def test_every_profile_has_sizes_and_grids():
     for name in ("smoke", "cpu", "gpu"):
         sizes = pr.preference_sizes(name)
         assert sizes.dpo_lrs and sizes.sft_lrs and sizes.candidates >= 2
-    assert pr.preference_sizes() == pr.SIZES[get_profile().name]

@@ -121,8 +121,9 @@ def test_tables_are_built_from_result_files(tmp_path):
     refs = [t for _, t in PAIRS]
     for method, hyps in (("zeroshot", ["No.", "I cannot translate.", "Love."]), ("sft-lora-answer", refs)):
         for seed in (0, 1):
-            write_result(tmp_path, method, "smollm2-135m", "bible_fr_en", "smoke", seed,
-                         corpus_scores(hyps, refs), 10, 100, 1.0, 5.0, 0.1, sentence_chrf=sentence_chrf(hyps, refs),
+            write_result(tmp_path, method=method, model="smollm2-135m", data="bible_fr_en", profile="smoke", seed=seed,
+                         metrics=corpus_scores(hyps, refs), trainable_params=10, total_params=100, wall_time_s=1.0,
+                         peak_memory_mb=5.0, checkpoint_size_mb=0.1, sentence_chrf=sentence_chrf(hyps, refs),
                          seconds_per_sentence=0.5, hypotheses=hyps)
     table = translation_table(tmp_path).set_index("method")
     assert list(table.index) == ["zeroshot", "sft-lora-answer"] and table.loc["sft-lora-answer", "seeds"] == 2

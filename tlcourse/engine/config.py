@@ -25,7 +25,6 @@ class Profile:
     patience: int  # validation evaluations without a better accuracy before training stops
     batch_size: int  # examples per forward pass per process, as TrainConfig.batch_size (no accumulation)
     seeds: tuple[int, ...]  # one run per seed; tables report mean ± std
-    mixed_precision: str  # "auto" = bf16 where the GPU or CPU computes it, fp16 + scaler on older GPUs (T4), else fp32
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -33,14 +32,11 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", train_size=64, eval_size=64, max_length=32, lm_block_size=32,
-                     lm_train_blocks=16, epochs=1, patience=1, batch_size=16, seeds=(0,),
-                     mixed_precision="auto"),
+                     lm_train_blocks=16, epochs=1, patience=1, batch_size=16, seeds=(0,)),
     "cpu": Profile("cpu", train_size=1000, eval_size=1000, max_length=64, lm_block_size=128,
-                   lm_train_blocks=400, epochs=8, patience=2, batch_size=16, seeds=(0, 1, 2),
-                   mixed_precision="auto"),
+                   lm_train_blocks=400, epochs=8, patience=2, batch_size=16, seeds=(0, 1, 2)),
     "gpu": Profile("gpu", train_size=None, eval_size=None, max_length=128, lm_block_size=512,
-                   lm_train_blocks=None, epochs=8, patience=2, batch_size=32, seeds=(0, 1, 2),
-                   mixed_precision="auto"),
+                   lm_train_blocks=None, epochs=8, patience=2, batch_size=32, seeds=(0, 1, 2)),
 }
 
 

@@ -57,10 +57,9 @@ def precision_and_reason(setting: str = "auto", device: str | None = None) -> tu
     return "no", f"no native bf16 on this {device}: fp32"
 
 
-def describe_precision(setting: str | None = None) -> str:
+def describe_precision(setting: str = "auto") -> str:
     """One line for a lesson's opening cell and `tlcourse doctor`: what runs here, and why."""
-    from .config import get_profile
-    precision, why = precision_and_reason(setting or get_profile().mixed_precision)
+    precision, why = precision_and_reason(setting)
     return f"precision {PRECISION_NAMES[precision]} ({why})"
 
 

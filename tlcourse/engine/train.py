@@ -80,6 +80,14 @@ class TrainConfig:
                              "not negative; epochs, batch_size, grad_accum and max_steps at least 1; "
                              "schedule is linear|slanted|constant; mixed_precision auto|no|bf16|fp16")
 
+    @classmethod
+    def from_profile(cls, profile, **fields) -> "TrainConfig":
+        """The course's protocol run in `profile`: at most its epochs at its batch size, validation
+        accuracy each epoch, early stopping after its patience, the best weights restored, no bar.
+        fields override any of these (a lesson training on a loss passes metric="loss")."""
+        return cls(**{"epochs": profile.epochs, "batch_size": profile.batch_size, "metric": "accuracy",
+                      "early_stopping_patience": profile.patience, "restore_best": True, "progress": False} | fields)
+
 
 @dataclass
 class TrainResult:

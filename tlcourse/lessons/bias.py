@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..engine.config import RESULTS, get_profile
+from ..engine.records import result_name, write_json, write_result
+from .protocol import Score, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
           "Asian", "gay", "straight")  # identity words in the style of Dixon et al. (2018)
@@ -130,9 +132,7 @@ def fine_tune_on(model, train: pd.DataFrame, validation: pd.DataFrame, tokenizer
     from ..engine.train import TrainConfig, fit
     profile = profile or get_profile()
     tuned = copy.deepcopy(model)
-    config = TrainConfig(lr=lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=seed,
-                         metric="accuracy", early_stopping_patience=profile.patience, restore_best=True,
-                         mixed_precision=profile.mixed_precision, progress=False)
+    config = TrainConfig.from_profile(profile, lr=lr, seed=seed)
     run = fit(tuned, to_dataset(train, tokenizer), to_dataset(validation, tokenizer), config,
               param_groups=two_rate_groups(tuned, lr, head_lr), tokenizer=tokenizer)
     return Tuned(tuned.eval(), run.metrics["accuracy"], run.best_epoch)
@@ -143,11 +143,12 @@ def run_bias(movie_model, tokenizer, profile=None, seeds=None, out_dir=None, sha
     """Lesson 08's experiment, one result file per run; returns {method: [record per seed]}.
 
     bias-before: the movie classifier as it is. bias-uncurated, bias-curated: a fine-tune on that
-    set (curation_sets), at the rate of best validation accuracy at seed 0 among `lrs` (candidates
-    kept under <out_dir>/sweep/), then at every seed of the profile; the seed sets the data order,
-    dropout and which neutral sentences carry the minority label. Each file records the probe's
-    P(positive) per sentence (probe_p, in the order of sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)).
-    A file made under the same settings is read, not rerun."""
+    set (curation_sets), at the rate of best validation accuracy at seed 0 among `lrs`
+    (protocol.search; candidates kept under <out_dir>/sweep/, the probe scored for the chosen runs
+    only), then at every seed of the profile; the seed sets the data order, dropout and which
+    neutral sentences carry the minority label. Each file records the probe's P(positive) per
+    sentence (probe_p, in the order of sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)).
+    A file made under the same settings is read, not rerun (protocol.stored)."""
     from functools import partial
     from tqdm.auto import tqdm
     profile = profile or get_profile()
@@ -156,13 +157,18 @@ def run_bias(movie_model, tokenizer, profile=None, seeds=None, out_dir=None, sha
     before = partial(_probed, movie_model, tokenizer, probe, _settings(profile))
     records = {"bias-before": [_kept(folder, "bias-before", profile, 0, _settings(profile), before)]}
     for condition in tqdm(CONDITIONS[1:], desc="bias: fine-tunes"):
-        method, tune = f"bias-{condition}", partial(_tuned, movie_model, tokenizer, probe, profile, condition, share)
-        validate = partial(_validated, movie_model, tokenizer, profile, condition, share)
-        lr, candidates = _choose(folder, method, profile, share, lrs, validate)
+        method = f"bias-{condition}"
+        choice = search(result_name(method, MODEL, DATA, profile.name, 0).removesuffix(".json"), lrs,
+                        partial(_validated, movie_model, tokenizer, profile, condition, share), folder,
+                        lambda lr: {"settings": _settings(profile, share, lr)}, score=Score("metrics.val_accuracy", True),
+                        describe=lambda lr, r: {"lr": lr, "val_accuracy": r["metrics"]["val_accuracy"],
+                                                "best_epoch": r["best_epoch"]})
         records[method] = []
-        for seed in seeds or profile.seeds:  # the search kept no weights: seed 0 is trained again, then probed
-            records[method].append(_kept(folder, method, profile, seed, _settings(profile, share, lr),
-                                         partial(tune, lr, seed), candidates))
+        for seed in seeds or profile.seeds:
+            tuned = choice.winner[1] if choice.winner and seed == 0 else None  # the search's winner: probed, not trained again
+            tune = partial(_tuned, movie_model, tokenizer, probe, profile, condition, share, choice.value, seed, tuned)
+            records[method].append(_kept(folder, method, profile, seed, _settings(profile, share, choice.value),
+                                         tune, choice.candidates))
     return records
 
 
@@ -172,69 +178,45 @@ def _settings(profile, share=None, lr=None) -> dict:
             "share": share, "lr": lr}
 
 
-def _choose(folder, method, profile, share, lrs, validate) -> tuple[float, list]:
-    """The rate of best validation accuracy at seed 0 (ties: the first), and every candidate's
-    [{"lr", "val_accuracy", "best_epoch"}]. validate(lr, seed) fine-tunes without probing: the probe
-    is the experiment's test, scored for the chosen runs only. Candidates are stored under sweep/."""
-    from ..engine.records import result_name, write_json
-    best, candidates = None, []
-    for lr in lrs:
-        path = folder / "sweep" / result_name(method, MODEL, DATA, profile.name, 0).replace(".json", f"__lr{lr:g}.json")
-        record = _stored(path, _settings(profile, share, lr))
-        if record is None:
-            record = validate(lr, 0)
-            write_json(path, record)
-        candidates.append({"lr": lr, "val_accuracy": record["metrics"]["val_accuracy"],
-                           "best_epoch": record["best_epoch"]})
-        if best is None or record["metrics"]["val_accuracy"] > best["metrics"]["val_accuracy"]:
-            best = record
-    return best["lr"], candidates
-
-
-def _kept(folder, method, profile, seed, asked, compute, candidates=()) -> dict:
-    """The run's result file when it was made under the `asked` settings, else compute()'s fields
-    written as one; its candidates brought up to date either way."""
+def _kept(folder, method, profile, seed, settings, compute, candidates=()) -> dict:
+    """The run's result file while it was made under these settings (protocol.stored), else
+    compute()'s fields written as one; its candidates brought up to date either way."""
     import json
-    from ..engine.records import result_name, write_json, write_result
     path = folder / result_name(method, MODEL, DATA, profile.name, seed)
-    record = _stored(path, asked)
+    record = stored(path, {"settings": settings})
     if record is None:
-        path = write_result(folder, method, MODEL, DATA, profile.name, seed,
+        path = write_result(folder, method=method, model=MODEL, data=DATA, profile=profile.name, seed=seed,
                             **compute() | {"candidates": list(candidates)})
     elif record.get("candidates") != list(candidates):  # a wider search that chose the same rate
         write_json(path, record | {"candidates": list(candidates)})
     return json.loads(path.read_text())
 
 
-def _stored(path: Path, asked: dict) -> dict | None:
-    """The record at `path` if it was made under the `asked` settings; None (run it) otherwise."""
-    import json
-    from tqdm.auto import tqdm
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    if record.get("settings") == asked:
-        return record
-    tqdm.write(f"{path.name}: rerunning, it was made under other settings")
-    return None
-
-
-def _validated(model, tokenizer, profile, condition, share, lr, seed) -> dict:
-    """A rate-search record: one fine-tune on the condition's set, its validation accuracy only."""
+def _validated(model, tokenizer, profile, condition, share, lr, seed=0) -> tuple[dict, "Tuned"]:
+    """A rate-search record (one fine-tune on the condition's set, its validation accuracy only) and
+    the fine-tuned model, with what its fine-tune cost, for the winner's seed-0 run."""
+    import time
+    from ..engine.memory import PeakTracker
     sets, _ = curation_sets(share, seed)
-    tuned = fine_tune_on(model, *sets[condition], tokenizer, profile, lr, seed=seed)
-    return {"metrics": {"val_accuracy": tuned.val_accuracy}, "best_epoch": tuned.best_epoch, "lr": lr,
-            "settings": _settings(profile, share, lr)}
+    start = time.perf_counter()
+    with PeakTracker() as mem:
+        tuned = fine_tune_on(model, *sets[condition], tokenizer, profile, lr, seed=seed)
+    record = {"metrics": {"val_accuracy": tuned.val_accuracy}, "best_epoch": tuned.best_epoch, "lr": lr,
+              "settings": _settings(profile, share, lr)}
+    return record, (tuned, time.perf_counter() - start, mem.mb)
 
 
-def _tuned(model, tokenizer, probe, profile, condition, share, lr, seed) -> dict:
-    """The fields of one fine-tune's result file: the condition's set at this seed, tuned at `lr`."""
+def _tuned(model, tokenizer, probe, profile, condition, share, lr, seed, done=None) -> dict:
+    """The fields of one fine-tune's result file: the condition's set at this seed, tuned at `lr`.
+    done: (Tuned, seconds, peak MB) of this very fine-tune when the search already trained it."""
     from functools import partial
     sets, _ = curation_sets(share, seed)
     train, validation = sets[condition]
-    tune = partial(fine_tune_on, model, train, validation, tokenizer, profile, lr, seed=seed)
-    return _probed(model, tokenizer, probe, _settings(profile, share, lr), tune) | {
-        "share": group_share(train), "train_size": len(train), "validation_size": len(validation)}
+    tune = (lambda: done[0]) if done else partial(fine_tune_on, model, train, validation, tokenizer, profile, lr, seed=seed)
+    record = _probed(model, tokenizer, probe, _settings(profile, share, lr), tune)
+    if done:  # the fine-tune's cost, measured when the search ran it
+        record |= {"wall_time_s": record["wall_time_s"] + done[1], "peak_memory_mb": max(record["peak_memory_mb"], done[2])}
+    return record | {"share": group_share(train), "train_size": len(train), "validation_size": len(validation)}
 
 
 def _probed(model, tokenizer, probe, asked, tune=None) -> dict:

@@ -3,7 +3,7 @@
     teacher = teacher_run()                               # full fine-tuning at seed 0 (cached)
     chosen = run_distillation(teacher)                    # settings chosen on validation, then 3 seeds
     distill_table(), distill_differences()                # read back from the result files
-Under the course's protocol (experiments): the same validation and test items for every run, the
+Under the course's protocol (lessons.protocol): the same validation and test items for every run, the
 seed draws the training subset, every student early-stops on validation with its best weights
 restored, every setting (rate, temperature, soft-target weight) is chosen on validation at seed 0,
 and differences between students are paired on the same test items.
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..engine.config import RESULTS, get_profile
+from .protocol import Choice, search, stored
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def teacher_run(profile=None, out_dir=None) -> Teacher:
     model, _, (_, test, tokenizer, _, raw) = train_classifier(exp, profile)
     batches = text_batches(tokenizer, raw["test"]["text"][:256], 32, profile.max_length)
     key, path = trained_path(exp, profile).name, _path(out_dir, profile, "kd-teacher", 0)
-    if not (path.exists() and json.loads(path.read_text()).get("teacher") == key):  # timed with its students
+    if stored(path, {"teacher": key}) is None:  # scored and timed once per teacher
         record = scored(predictions(model, test, tokenizer), raw["test"]["label"])
         record |= {"inference_examples_per_s": inference_speed(model, batches), "teacher": key}
         path = _write(out_dir, profile, "kd-teacher", 0, record, count_params(model)[1], None, None)
@@ -81,9 +82,9 @@ def run_student(s: Student, teacher: Teacher, profile=None, out_dir=None, traine
     A file already there for the same student, protocol, data and teacher is read, not rerun;
     trained: (record, test scorer, params) of this very run, already trained by `choose`."""
     profile = profile or get_profile()
-    path, asked = _path(out_dir, profile, s.name, s.seed), _asked(s, teacher, profile)
-    if path.exists() and _stands_for(json.loads(path.read_text()), asked):
-        return json.loads(path.read_text())
+    path = _path(out_dir, profile, s.name, s.seed)
+    if record := stored(path, _asked(s, teacher, profile)):
+        return record
     record, score_test, params = trained or _validated(s, teacher, profile)
     record = record | score_test()
     wall_time_s, peak_memory_mb = record.pop("wall_time_s"), record.pop("peak_memory_mb")
@@ -104,9 +105,7 @@ def _validated(s: Student, teacher: Teacher, profile) -> tuple[dict, object, int
     data = prepare(Experiment(TEACHER, seed=s.seed), profile)
     student = build_student(s, teacher.model, data.num_labels, len(data.tokenizer))
     model = Distiller(student, teacher.model, s.temperature, s.alpha) if s.targets == "soft" else student
-    config = TrainConfig(lr=s.lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=s.seed,
-                         metric="accuracy", early_stopping_patience=profile.patience, restore_best=True,
-                         mixed_precision=profile.mixed_precision, progress=False)
+    config = TrainConfig.from_profile(profile, lr=s.lr, seed=s.seed)
     groups = two_rate_groups(student, s.lr, 10 * s.lr) if s.body == "blocks" else None
     start = time.perf_counter()
     with PeakTracker() as mem:
@@ -139,32 +138,27 @@ def build_student(s: Student, teacher, num_labels: int, vocab_size: int):
     return MeanPoolClassifier(BertModel(config, add_pooling_layer=False), num_labels)
 
 
-def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=None) -> tuple:
-    """The grid's best setting by validation accuracy at seed 0 (ties: the first), from `start`.
-
-    Candidates' validation records are kept under <out_dir>/sweep/ (resumable; the test set is not
-    scored for them). Returns (winner, candidates, the winner's run when trained in this call)."""
+def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=None) -> Choice:
+    """The grid's best setting by validation accuracy at seed 0 (ties: the first), from `start`, by
+    protocol.search (candidates kept under <out_dir>/sweep/; the test set is not scored for them).
+    Choice.value is the winning Student; its candidates list each setting and its accuracy."""
     import itertools
-    from tqdm.auto import tqdm
-    from ..engine.records import write_json
     profile = profile or get_profile()
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    rows, best = [], None
-    for setting in tqdm(settings, desc=f"{replace(start, **settings[0]).name}: choosing on validation", leave=False):
-        s = replace(start, seed=0, **setting)
-        tag = "__".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in setting.items())
-        path = _path(Path(out_dir or RESULTS / profile.name) / "sweep", profile, s.name, 0, tag)
-        old = json.loads(path.read_text()) if path.exists() else None
-        if old and _stands_for(old, _asked(s, teacher, profile)):
-            record, trained = old, None
-        else:
-            trained = _validated(s, teacher, profile)
-            record = trained[0]
-            write_json(path, record)
-        rows.append(setting | {"val_accuracy": record["val_accuracy"]})
-        if best is None or record["val_accuracy"] > best[1]["val_accuracy"]:
-            best = (s, record, trained)
-    return best[0], rows, best[2]
+    students = [replace(start, seed=0, **setting) for setting in settings]
+    setting_of = {s: setting for s, setting in zip(students, settings)}
+
+    def label(s):
+        return "__".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in setting_of[s].items())
+
+    name = _path(out_dir, profile, students[0].name, 0).stem
+    def validate(s):  # (record, (test scorer, params)): what run_student needs to finish the winner
+        record, score_test, params = _validated(s, teacher, profile)
+        return record, (score_test, params)
+
+    return search(name, students, validate,
+                  Path(out_dir or RESULTS / profile.name), lambda s: _asked(s, teacher, profile), label=label,
+                  describe=lambda s, r: setting_of[s] | {"val_accuracy": r["val_accuracy"]})
 
 
 def run_distillation(teacher: Teacher, seeds=None, out_dir=None) -> dict:
@@ -176,7 +170,9 @@ def run_distillation(teacher: Teacher, seeds=None, out_dir=None) -> dict:
     chosen, candidates, trained = {}, {}, {}
     for name, (start, grid) in SEARCH.items():
         start = chosen[start] if isinstance(start, str) else start
-        chosen[name], candidates[name], trained[name] = choose(start, grid, teacher, profile, out_dir)
+        choice = choose(start, grid, teacher, profile, out_dir)
+        chosen[name], candidates[name] = choice.value, choice.candidates
+        trained[name] = (choice.winner[0], *choice.winner[1]) if choice.winner else None
     soft = chosen["student-soft"]
     chosen["bow-soft"] = replace(chosen["bow-hard"], targets="soft", temperature=soft.temperature, alpha=soft.alpha)
     for name, s in tqdm(chosen.items(), desc="students"):
@@ -197,10 +193,6 @@ def _asked(s: Student, teacher: Teacher, profile) -> dict:
             "data_hash": data_hash(source(exp)), "teacher": teacher.key}
 
 
-def _stands_for(record: dict, asked: dict) -> bool:
-    return all(record.get(k) == v for k, v in asked.items())
-
-
 def _path(out_dir, profile, method: str, seed: int, tag: str = "") -> Path:
     from ..engine.records import result_name
     name = result_name(method, "minilm-l6", "rotten_tomatoes", profile.name, seed)
@@ -213,8 +205,9 @@ def _write(out_dir, profile, method: str, seed: int, record: dict, params: int, 
     from ..engine.records import write_result
     record = dict(record)
     metrics = record.pop("metrics")
-    return write_result(out_dir or RESULTS / profile.name, method, "minilm-l6", "rotten_tomatoes", profile.name,
-                        seed, metrics, params, params, wall_time_s, peak_memory_mb, **record)
+    return write_result(out_dir or RESULTS / profile.name, method=method, model="minilm-l6", data="rotten_tomatoes",
+                        profile=profile.name, seed=seed, metrics=metrics, trainable_params=params,
+                        total_params=params, wall_time_s=wall_time_s, peak_memory_mb=peak_memory_mb, **record)
 
 
 def distill_table(folder=None, teacher: str = "kd-teacher"):

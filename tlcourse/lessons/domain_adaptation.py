@@ -5,6 +5,8 @@ adapted to drug reviews by task-adaptive pretraining (TAPT), under the course's 
     run_target(adapted)             # the target task on both encoders, via the method grid
     target_table(adapted)           # read back from the result files, with paired differences
 """
+import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -81,12 +83,17 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     after = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
     encoder = load_model("minilm-l6", task="base")  # the published encoder, pooler included (unused)
     encoder.load_state_dict(mlm.bert.state_dict(), strict=False)  # every adapted weight
-    encoder.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
     record = {"model": folder.relative_to(ROOT).as_posix(), "before": before, "after": after,
               "steps": run.steps, "texts": len(texts), "tokens": int(run.tokens_per_s * run.train_time_s),
               "seconds": time.perf_counter() - start, "held_out_texts": len(held_out["drug reviews"])}
-    (folder / "tapt.json").write_text(json.dumps(record, indent=1) + "\n")
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}")  # renamed whole: a concurrent build never sees half of it
+    encoder.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "tapt.json").write_text(json.dumps(record, indent=1) + "\n")
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished the same build first: keep its copy
+        shutil.rmtree(tmp)
     return record
 
 

@@ -180,11 +180,9 @@ def _config(exp, profile, schedule="linear"):
     import math
     from ..engine.train import TrainConfig
     eval_every = math.ceil(exp.max_steps / (exp.evaluations or 1)) if exp.max_steps else None
-    return TrainConfig(lr=exp.rate, epochs=exp.epochs or profile.epochs, max_steps=exp.max_steps,
-                       eval_every=eval_every, batch_size=exp.batch_size or profile.batch_size,
-                       schedule=schedule, seed=exp.seed, metric="accuracy",
-                       early_stopping_patience=exp.patience or profile.patience, restore_best=True,
-                       mixed_precision=profile.mixed_precision, progress=False)
+    return TrainConfig.from_profile(profile, lr=exp.rate, epochs=exp.epochs or profile.epochs, max_steps=exp.max_steps,
+                                    eval_every=eval_every, batch_size=exp.batch_size or profile.batch_size,
+                                    schedule=schedule, seed=exp.seed, early_stopping_patience=exp.patience or profile.patience)
 
 
 def recipe(exp: Experiment, profile, model) -> tuple:
@@ -430,7 +428,9 @@ def train_classifier(exp, profile=None, cache: bool = True):
         train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            weights.save_model(model, str(path))
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # renamed whole: a concurrent reader never sees half a file
+            weights.save_model(model, str(tmp))
+            tmp.replace(path)
     metrics = evaluate(model, data.test, tokenizer=data.tokenizer)
     return model.eval(), metrics, (data.train, data.test, data.tokenizer, data.num_labels, data.raw)
 

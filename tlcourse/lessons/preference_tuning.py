@@ -12,13 +12,14 @@ import json
 import time
 from contextlib import contextmanager
 from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..engine.config import ROOT, RESULTS, get_profile
+from .protocol import VERSION, Score, search, stored
 
 MODEL = "smollm2-135m"
 DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
@@ -73,6 +74,7 @@ class Judge:
     model: object  # a MiniLM sentiment classifier (label 1 = positive)
     tokenizer: object
     accuracy: float  # its accuracy on the Rotten Tomatoes test reviews
+    key: str  # its trained weights' file: a result records it, so a new judge reruns the measures
     max_length: int  # tokens it reads per text
 
     def positive(self, texts) -> np.ndarray:
@@ -97,7 +99,7 @@ def _judge(profile_name: str) -> Judge:
     with warnings.catch_warnings():  # lesson 07's note on its truncated training reviews is not this lesson's
         warnings.simplefilter("ignore", UserWarning)
         teacher = teacher_run(profile)
-    return Judge(teacher.model, load_tokenizer("minilm-l6"), teacher.record["metrics"]["accuracy"],
+    return Judge(teacher.model, load_tokenizer("minilm-l6"), teacher.record["metrics"]["accuracy"], teacher.key,
                  profile.max_length)
 
 
@@ -284,9 +286,9 @@ def result_file(method: str, seed: int, profile, out_dir=None) -> Path:
 
 def _train_config(lr: float, seed: int, sizes: PreferenceSizes, profile):
     from ..engine.train import TrainConfig
-    return TrainConfig(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, warmup_ratio=0.1, seed=seed,
-                       eval_batch_size=16, group_by_length=False, early_stopping_patience=profile.patience,
-                       metric="loss", log_every=1, mixed_precision=profile.mixed_precision, progress=False)
+    return TrainConfig.from_profile(profile, lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size,
+                                    warmup_ratio=0.1, seed=seed, eval_batch_size=16, group_by_length=False,
+                                    metric="loss", log_every=1)
 
 
 def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSizes, profile) -> tuple:
@@ -309,35 +311,70 @@ def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSiz
     return model, result
 
 
-def _learning_rates(method: str, seed: int, sizes: PreferenceSizes, out_dir) -> tuple:
-    """The method's grid on the first seed; on later seeds, the rate the first seed chose."""
-    if seed == sizes.seeds[0]:
-        return sizes.dpo_lrs if method in BETAS else sizes.sft_lrs
-    return (run_method(method, sizes.seeds[0], out_dir)["lr"],)
+def asked(method: str, profile) -> dict:
+    """What a stored result of `method` must have been made from (protocol.stored): the lesson's
+    sizes, the protocol, the judge, and for trained methods the preference pairs."""
+    sizes = preference_sizes(profile.name)
+    upstream = {"judge": load_judge(profile).key}
+    if method != "before":
+        upstream["pairs"] = pairs_digest(profile)
+    return {"sizes": asdict(sizes), "protocol": VERSION} | upstream
 
 
-def _trained(method: str, seed: int, sizes: PreferenceSizes, profile, out_dir) -> tuple:
-    """The best fit of the method's grid by validation loss: (model, what the result file records)."""
+def pairs_digest(profile) -> str:
+    """sha256 of the training and validation pairs, as preference_data builds them."""
+    import hashlib
+    rows = [preference_data(split, profile).to_list() for split in ("train", "validation")]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def choose_rate(method: str, profile, out_dir=None):
+    """The method's rate by validation loss at the first seed (protocol.search over its grid);
+    Choice.winner holds the winner's (record, model) when it was trained in this call."""
+    sizes = preference_sizes(profile.name)
     pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
     train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
-    best, losses = None, {}
-    for lr in _learning_rates(method, seed, sizes, out_dir):
+    seed = sizes.seeds[0]
+
+    def validate(lr):
         model, result = fit_once(method, lr, seed, train, val, sizes, profile)
-        losses[lr] = result.metrics["loss"]
-        if best is None or losses[lr] < losses[best[2]]:
-            best = (model, result, lr)
-    model, result, lr = best
-    record = {"lr": lr, "lr_grid": {f"{k:g}": v for k, v in losses.items()}, "val_loss": result.metrics["loss"],
-              "steps": result.steps, "best_step": result.best_step, "train_time_s": result.train_time_s,
-              "tokens_per_s": result.tokens_per_s, "precision": result.precision,
-              "train_pairs": len(pairs["train"]), "beta": BETAS.get(method)}
+        return _fit_record(method, lr, result, len(pairs["train"])), model
+
+    name = result_file(method, seed, profile).stem
+    return search(name, sizes.dpo_lrs if method in BETAS else sizes.sft_lrs, validate,
+                  Path(out_dir or RESULTS / profile.name), lambda lr: asked(method, profile) | {"lr": lr},
+                  score=Score("val_loss", higher=False),
+                  describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
+
+
+def _fit_record(method: str, lr: float, result, train_pairs: int) -> dict:
+    """What a result file records of one fit."""
+    record = {"lr": lr, "val_loss": result.metrics["loss"], "steps": result.steps, "best_step": result.best_step,
+              "train_time_s": result.train_time_s, "tokens_per_s": result.tokens_per_s,
+              "precision": result.precision, "train_pairs": train_pairs, "beta": BETAS.get(method)}
     if "accuracy" in result.metrics:  # DPO: the share of validation pairs whose chosen reward is higher
         record["val_reward_accuracy"] = result.metrics["accuracy"]
-    return model, record
+    return record
+
+
+def _trained(method: str, seed: int, profile, out_dir) -> tuple:
+    """The method trained at the rate chosen on validation: (model, what the result file records).
+    The first seed's model is the search's winner, not trained again."""
+    choice = choose_rate(method, profile, out_dir)
+    if choice.winner and seed == preference_sizes(profile.name).seeds[0]:
+        record, model = choice.winner
+    else:
+        sizes = preference_sizes(profile.name)
+        pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
+        train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
+        model, result = fit_once(method, choice.value, seed, train, val, sizes, profile)
+        record = _fit_record(method, choice.value, result, len(pairs["train"]))
+    return model, record | {"candidates": choice.candidates}
 
 
 def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True) -> dict:
-    """Train (or not, for "before") and measure on the held-out prompts; one result file per seed."""
+    """Train (or not, for "before") and measure on the held-out prompts; one result file per seed,
+    read back instead of rerun while it stands for the run asked now (protocol.stored)."""
     from .method_grid import saved_size_mb
     from ..engine.params import count_params
     from ..engine.loaders import load_model, load_tokenizer
@@ -347,18 +384,20 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     profile = get_profile()
     sizes, path = preference_sizes(profile.name), result_file(method, seed, profile, out_dir)
-    if skip_existing and path.exists():
-        return json.loads(path.read_text())
+    provenance = asked(method, profile)
+    if skip_existing and (record := stored(path, provenance)):
+        return record
     tokenizer, judge, start = load_tokenizer(MODEL), load_judge(profile), time.perf_counter()
     with PeakTracker() as mem:
-        model, record = (load_model(MODEL), {}) if method == "before" else _trained(method, seed, sizes, profile,
-                                                                                     out_dir)
+        model, record = (load_model(MODEL), {}) if method == "before" else _trained(method, seed, profile, out_dir)
         measured = measure(model, tokenizer, judge, sizes, profile, seed)
     trainable, total = count_params(model)
-    written = write_result(path.parent, method, MODEL, DATA, profile.name, seed, measured.pop("metrics"),
-                           trainable, total, time.perf_counter() - start, mem.mb,
-                           saved_size_mb(model) if trainable else 0.0, judge_accuracy=judge.accuracy,
-                           test_prompts=sizes.test_prompts, test_samples=sizes.test_samples, **record, **measured)
+    written = write_result(path.parent, method=method, model=MODEL, data=DATA, profile=profile.name, seed=seed,
+                           metrics=measured.pop("metrics"), trainable_params=trainable, total_params=total,
+                           wall_time_s=time.perf_counter() - start, peak_memory_mb=mem.mb,
+                           checkpoint_size_mb=saved_size_mb(model) if trainable else 0.0,
+                           judge_accuracy=judge.accuracy, test_prompts=sizes.test_prompts,
+                           test_samples=sizes.test_samples, **record, **measured, **provenance)
     return json.loads(Path(written).read_text())
 
 

@@ -25,14 +25,20 @@ VERSION = 2  # 1: fixed epochs, test reshuffled per seed; 2: validation, early s
 
 @dataclass(frozen=True)
 class Score:
-    key: str  # the validation record's field the search compares ("val_accuracy", "val_loss", ...)
+    key: str  # the validation record's field the search compares ("val_accuracy", "metrics.val_loss", ...)
     higher: bool  # True: larger is better (accuracy); False: smaller is better (a loss)
+
+    def of(self, record: dict) -> float:
+        """The score in a record; a dotted key reads a nested field."""
+        for part in self.key.split("."):
+            record = record[part]
+        return record
 
     def better(self, a: dict, b: dict | None) -> bool:
         """Whether record a beats record b (ties keep b, the earlier candidate)."""
         if b is None:
             return True
-        return a[self.key] > b[self.key] if self.higher else a[self.key] < b[self.key]
+        return self.of(a) > self.of(b) if self.higher else self.of(a) < self.of(b)
 
 
 ACCURACY = Score("val_accuracy", higher=True)
@@ -64,7 +70,8 @@ def stored(path, asked: dict) -> dict | None:
     record = json.loads(path.read_text())
     changed = differences(record, asked)
     if changed:
-        tqdm.write(f"{path.name}: rerunning, since this run asks for another {', '.join(changed)}")
+        names = ", ".join(changed).replace("_", " ")
+        tqdm.write(f"{path.name}: rerunning, since this run asks for another {names}")
         return None
     return record
 
@@ -79,7 +86,7 @@ def search(name: str, candidates, validate, folder, asked, score: Score = ACCURA
     must match. Each candidate's record is kept at folder/sweep/<name>__<label(value)>.json; a
     current one is read instead of trained. describe(value, record) -> the candidate's row in
     Choice.candidates (default: {"value", <score key>})."""
-    describe = describe or (lambda v, r: {"value": v, score.key: r[score.key]})
+    describe = describe or (lambda v, r: {"value": v, score.key: score.of(r)})
     best, rows = None, []
     for value in tqdm(candidates, desc=f"{name}: choosing on validation", leave=False):
         path = Path(folder) / "sweep" / f"{name}__{label(value)}.json"

@@ -5,16 +5,18 @@
     run_sft("sft-lora-answer", seed=0)      # LoRA, loss on the answer; learning rate chosen on validation
     run_domain(200)                         # the Bible LoRA model + 200 interface pairs, on interface strings
     translation_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
-A result file that exists is read instead of rerun (skip_existing=True), as the method grid does.
+A result file is read instead of rerun while it stands for the run asked now (protocol.stored: the
+lesson's sizes, the protocol, the data and, for the domain runs, the Bible model they start from).
 """
 import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.config import ROOT, RESULTS, get_profile
+from .protocol import VERSION, Score, search, stored
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 
 MODEL = "smollm2-135m"
@@ -44,8 +46,17 @@ def adapter_dir(method: str, seed: int, profile) -> Path:
     return ROOT / "runs" / "10_translation" / profile.name / f"{method}-seed{seed}"
 
 
-def _cached(path: Path, skip_existing: bool):
-    return json.loads(path.read_text()) if skip_existing and path.exists() else None
+def asked(data: str, sizes, seed: int) -> dict:
+    """What a stored result must have been made from (protocol.stored): the lesson's sizes, the
+    protocol, and the pairs it trained and was tested on."""
+    import hashlib
+    pairs = translation_pairs(data, sizes, seed)
+    text = json.dumps({split: frame.to_dict("list") for split, frame in pairs.items()}, sort_keys=True)
+    return {"sizes": asdict(sizes), "protocol": VERSION, "data_hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def _cached(path: Path, skip_existing: bool, provenance: dict):
+    return stored(path, provenance) if skip_existing else None
 
 
 def cost_measures(model, tokenizer, sizes, profile) -> dict:
@@ -72,8 +83,8 @@ def _write(path: Path, run: tuple, test, out, metrics: dict, **record) -> dict:
     from ..engine.records import write_result
     method, data, seed, profile = run
     metrics = corpus_scores(out.hypotheses, test.target) | metrics
-    written = write_result(path.parent, method, MODEL, data, profile.name, seed,
-                           metrics, test_pairs=len(test), hypotheses=out.hypotheses,
+    written = write_result(path.parent, method=method, model=MODEL, data=data, profile=profile.name, seed=seed,
+                           metrics=metrics, test_pairs=len(test), hypotheses=out.hypotheses,
                            sentence_chrf=sentence_chrf(out.hypotheses, test.target),
                            seconds_per_sentence=out.seconds_per_sentence, new_tokens=out.new_tokens,
                            **record)
@@ -88,8 +99,8 @@ def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=
     from ..engine.memory import PeakTracker
     profile = get_profile()
     sizes, method = translate_sizes(profile.name), "zeroshot" if k == 0 else f"fewshot-{k}"
-    path = result_file(method, data, seed, profile, out_dir)
-    if cached := _cached(path, skip_existing):
+    path, provenance = result_file(method, data, seed, profile, out_dir), asked(data, sizes, seed)
+    if cached := _cached(path, skip_existing, provenance):
         return cached
     tokenizer, model = load_tokenizer(MODEL), load_model(MODEL)
     pairs = translation_pairs(data, sizes, seed)
@@ -101,7 +112,7 @@ def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=
     total = count_params(model)[1]
     return _write(path, (method, data, seed, profile), test, out, costs, trainable_params=0,
                   total_params=total, wall_time_s=out.seconds, peak_memory_mb=mem.mb,
-                  checkpoint_size_mb=0.0, k=k, examples=examples)
+                  checkpoint_size_mb=0.0, k=k, examples=examples, **provenance)
 
 
 def build_model(lora: bool, sizes, seed: int):
@@ -118,35 +129,54 @@ def first_seed(method: str, sizes) -> int:
     return (sizes.seeds if SFT_METHODS[method][0] else sizes.full_seeds)[0]
 
 
-def _learning_rates(method: str, seed: int, sizes, out_dir) -> tuple:
-    """The method's grid on its first seed; on later seeds, the rate the first seed chose."""
-    if seed == first_seed(method, sizes):
-        return sizes.lora_lrs if SFT_METHODS[method][0] else sizes.full_lrs
-    return (run_sft(method, first_seed(method, sizes), out_dir)["lr"],)
+def choose_rate(method: str, profile, out_dir=None):
+    """The method's rate by validation loss on the answer tokens at its first seed (protocol.search
+    over its grid); Choice.winner holds the winner's (record, SFTRun) when trained in this call."""
+    from ..engine.loaders import load_tokenizer
+    from ..methods.sft import SFTSettings, encode_pairs, fit_sft
+    sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
+    seed, tokenizer = first_seed(method, sizes), load_tokenizer(MODEL)
+    pairs = translation_pairs("bible_fr_en", sizes, seed)
+    train = encode_pairs(tokenizer, pairs["train"].source, pairs["train"].target, answer_only)
+    val = encode_pairs(tokenizer, pairs["validation"].source, pairs["validation"].target)
+
+    def validate(lr):
+        config = SFTSettings(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)
+        run = fit_sft(build_model(lora, sizes, seed), train, val, tokenizer, config)
+        return {"val_loss": run.val_loss}, run
+
+    name = result_file(method, "bible_fr_en", seed, profile).stem
+    return search(name, sizes.lora_lrs if lora else sizes.full_lrs, validate, Path(out_dir or RESULTS / profile.name),
+                  lambda lr: asked("bible_fr_en", sizes, seed) | {"lr": lr}, score=Score("val_loss", higher=False),
+                  describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
 
 
 def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True) -> dict:
-    """Fine-tune on the seed's Bible pairs at each rate of the grid, keep the best on validation,
-    then score it on the test verses; the first seed's model also measures what the fine-tune
-    cost (cost_measures: one model per method, which keeps the CPU run short)."""
+    """Fine-tune on the seed's Bible pairs at the rate chosen on validation (choose_rate: the first
+    seed's winner is not trained again), then score it on the test verses; the first seed's model
+    also measures what the fine-tune cost (cost_measures: one model per method, which keeps the CPU
+    run short)."""
     from .method_grid import saved_size_mb
     from ..engine.loaders import load_tokenizer
     from ..methods.lora import save_adapter
     from ..engine.memory import PeakTracker
-    from ..methods.sft import SFTSettings, encode_pairs, learned_tokens, train_sft
+    from ..methods.sft import SFTSettings, encode_pairs, fit_sft, learned_tokens
     profile = get_profile()
     sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
-    path = result_file(method, "bible_fr_en", seed, profile, out_dir)
-    if cached := _cached(path, skip_existing):
+    path, provenance = result_file(method, "bible_fr_en", seed, profile, out_dir), asked("bible_fr_en", sizes, seed)
+    if cached := _cached(path, skip_existing, provenance):
         return cached
-    lrs, tokenizer = _learning_rates(method, seed, sizes, out_dir), load_tokenizer(MODEL)
+    tokenizer = load_tokenizer(MODEL)
     pairs = translation_pairs("bible_fr_en", sizes, seed)
     train = encode_pairs(tokenizer, pairs["train"].source, pairs["train"].target, answer_only)
-    val = encode_pairs(tokenizer, pairs["validation"].source, pairs["validation"].target)
-    config = SFTSettings(epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed,
-                       mixed_precision=profile.mixed_precision)
     with PeakTracker() as mem:
-        best, losses = train_sft(lambda: build_model(lora, sizes, seed), train, val, tokenizer, lrs, config)
+        choice = choose_rate(method, profile, out_dir)
+        if choice.winner and seed == first_seed(method, sizes):
+            best = choice.winner[1]
+        else:
+            val = encode_pairs(tokenizer, pairs["validation"].source, pairs["validation"].target)
+            config = SFTSettings(lr=choice.value, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)
+            best = fit_sft(build_model(lora, sizes, seed), train, val, tokenizer, config)
     test = pairs["test"]
     out = translate(best.model, tokenizer, test.source, test.target, batch_size=sizes.gen_batch)
     if lora:
@@ -156,11 +186,11 @@ def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True
     return _write(path, (method, "bible_fr_en", seed, profile), test, out, {"val_loss": best.val_loss} | costs,
                   trainable_params=res.trainable_params, total_params=res.total_params,
                   wall_time_s=best.seconds + out.seconds, peak_memory_mb=mem.mb,
-                  checkpoint_size_mb=saved_size_mb(best.model), lr=best.lr,
-                  lr_grid={f"{lr:g}": loss for lr, loss in losses.items()}, answer_only=answer_only,
-                  lora=lora, train_pairs=len(train), learned_tokens=learned_tokens(train),
+                  checkpoint_size_mb=saved_size_mb(best.model), lr=best.lr, candidates=choice.candidates,
+                  answer_only=answer_only, lora=lora, train_pairs=len(train), learned_tokens=learned_tokens(train),
                   train_tokens=sum(map(len, train["input_ids"])) * sizes.epochs, steps=res.steps,
-                  train_time_s=res.train_time_s, tokens_per_s=res.tokens_per_s, precision=res.precision)
+                  train_time_s=res.train_time_s, tokens_per_s=res.tokens_per_s, precision=res.precision,
+                  **provenance)
 
 
 def domain_method(n) -> str:
@@ -180,9 +210,11 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
     sizes = translate_sizes(profile.name)
     seed = sizes.seeds[0]
     path = result_file(domain_method(n), "jupyter_fr_en", seed, profile, out_dir)
-    if cached := _cached(path, skip_existing):
-        return cached
     bible = run_sft(DOMAIN_BASE, seed, out_dir)
+    provenance = asked("jupyter_fr_en", replace(sizes, train_pairs=n), seed) | {
+        "bible_model": {"lr": bible["lr"], "val_loss": bible["metrics"]["val_loss"]}}  # the model it starts from
+    if cached := _cached(path, skip_existing, provenance):
+        return cached
     if not adapter_dir(DOMAIN_BASE, seed, profile).exists():  # result file present, adapter not
         bible = run_sft(DOMAIN_BASE, seed, out_dir, skip_existing=False)
     tokenizer = load_tokenizer(MODEL)
@@ -190,8 +222,7 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
     model = PeftModel.from_pretrained(load_model(MODEL), adapter, is_trainable=True)
     pairs = translation_pairs("jupyter_fr_en", replace(sizes, train_pairs=n), seed)
     start, train_pairs, metrics = time.perf_counter(), len(pairs["train"]), {}
-    config = SFTSettings(lr=bible["lr"], epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed,
-                         mixed_precision=profile.mixed_precision)
+    config = SFTSettings(lr=bible["lr"], epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)
     with PeakTracker() as mem:
         if train_pairs:
             train, val = (encode_pairs(tokenizer, pairs[s].source, pairs[s].target)
@@ -203,7 +234,7 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
     return _write(path, (domain_method(n), "jupyter_fr_en", seed, profile), test, out, metrics,
                   trainable_params=trainable, total_params=total,
                   wall_time_s=time.perf_counter() - start, peak_memory_mb=mem.mb, checkpoint_size_mb=None,
-                  in_domain_pairs=train_pairs, lr=bible["lr"])
+                  in_domain_pairs=train_pairs, lr=bible["lr"], **provenance)
 
 
 def _runs(folder, data: str):

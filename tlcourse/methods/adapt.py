@@ -76,8 +76,7 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     from ..engine.train import TrainConfig, fit
     block = config.block_size or get_profile().lm_block_size
     train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
-                               seed=config.seed, group_by_length=False, log_every=1, progress=False,
-                               mixed_precision=get_profile().mixed_precision)
+                               seed=config.seed, group_by_length=False, log_every=1, progress=False)
     if masked:
         data = tokenize(Dataset.from_dict({"text": list(texts)}), tokenizer, block)
         collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)

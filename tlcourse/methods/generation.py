@@ -92,8 +92,7 @@ def finetune_style(config: StyleConfig = StyleConfig(), model=None, tokenizer=No
     before_samples = style_samples(model, tokenizer, prompts, config)
     model = add_lora(model, r=config.r)
     cfg = TrainConfig(lr=config.lr, epochs=config.epochs, batch_size=config.batch_size,
-                      warmup_ratio=0.1, group_by_length=False, log_every=1, seed=config.seed,
-                      mixed_precision=profile.mixed_precision)
+                      warmup_ratio=0.1, group_by_length=False, log_every=1, seed=config.seed)
     result = fit(model, train, None, cfg)
     after = block_perplexities(model, style, general)
     ppl = pd.DataFrame({"before": before, "after": after})

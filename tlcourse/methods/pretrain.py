@@ -75,7 +75,7 @@ def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, prof
     steps = epochs * -(-len(train) // config.batch_size)
     cfg = TrainConfig(lr=config.lr, epochs=epochs, batch_size=config.batch_size, warmup_ratio=0.1,
                       weight_decay=0.1, eval_every=max(steps // 6, 1), log_every=max(steps // 40, 1),
-                      group_by_length=False, mixed_precision=profile.mixed_precision, seed=config.seed)
+                      group_by_length=False, seed=config.seed)
     result = fit(model, train, held_out, cfg)
     return PretrainRun(model=model, history=result.frame(), metrics=result.metrics,
                        tokens_seen=len(train) * profile.lm_block_size * epochs,

@@ -74,7 +74,6 @@ class SFTSettings:
     epochs: int = 1  # passes over the training pairs
     batch_size: int = 8  # chats per optimizer step
     seed: int = 0  # shuffling, dropout, LoRA's initial A
-    mixed_precision: str = "auto"  # the profile's: "auto" = bf16 where the device computes it, "no" = fp32
 
 
 @dataclass
@@ -91,8 +90,7 @@ def fit_sft(model, train, val, tokenizer, config: SFTSettings) -> SFTRun:
     from ..engine.train import TrainConfig, fit
     start = time.perf_counter()
     cfg = TrainConfig(lr=config.lr, epochs=config.epochs, batch_size=config.batch_size,
-                      warmup_ratio=0.1, seed=config.seed, eval_batch_size=16, log_every=1,
-                      mixed_precision=config.mixed_precision, progress=False)
+                      warmup_ratio=0.1, seed=config.seed, eval_batch_size=16, log_every=1, progress=False)
     result = fit(model, train, val, cfg, collate_fn=collator(tokenizer))
     return SFTRun(model, result, config.lr, result.metrics["loss"], time.perf_counter() - start)
 

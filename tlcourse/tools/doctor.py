@@ -19,7 +19,7 @@ def doctor(show=print) -> bool:
     from ..engine.device import describe_precision, pick_device
     profile = get_profile()
     show("versions   " + ", ".join(f"{k} {v}" for k, v in versions().items()))
-    show(f"device     {pick_device()}; {describe_precision(profile.mixed_precision)}")
+    show(f"device     {pick_device()}; {describe_precision()}")
     show(f"profile    {profile.name}: {profile.as_dict()}")
     show(f"hub        {'offline' if offline() else 'online allowed'}; cache {CACHE}")
     states = asset_states()
