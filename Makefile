@@ -1,20 +1,32 @@
 # make course: set up, prefetch, run every lesson (default profile). make test: the test suite.
 # make test-browser: lesson 09 in JupyterLab under headless Chromium (installs Debian's chromium).
+# make bundle: wheels, assets and source in bundle/ (BUNDLE_DIR=...) for a room with no network;
+# then make course BUNDLE=DIR (or make test BUNDLE=DIR) sets up from it alone (see WORKSHOP.md).
+# make colab REPO=https://github.com/OWNER/NAME: the copy of the course the Colab badges and cell use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# BUNDLE=DIR: install the wheels and prefetch the assets from a folder made by `make bundle`.
+BUNDLE ?=
+BUNDLE_DIR ?= bundle
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+	$(if $(BUNDLE),--no-index --find-links $(abspath $(BUNDLE))/wheels)
+ifneq ($(BUNDLE),)
+export TLCOURSE_BUNDLE := $(abspath $(BUNDLE))
+endif
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup prefetch course test test-browser lab exercises results curves bench gpu-check doctor clean
+.PHONY: setup prefetch course test test-browser test-bundle bundle colab lab exercises results curves bench gpu-check doctor clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	$(if $(BUNDLE),python3 -m tlcourse.tools.cli bundle --check $(BUNDLE))
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PIP_INSTALL) -r requirements.txt
+	$(PIP_INSTALL) --no-deps -e .
 	touch $@
 
 prefetch: setup
@@ -31,6 +43,18 @@ test-browser: prefetch
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-browser.txt
 	$(PY) -m pytest browser -q
+
+# A fresh venv installs from the bundle and prefetches every asset with no network (tests/test_bundle.py).
+test-bundle: bundle
+	TLCOURSE_TEST_BUNDLE=$(abspath $(BUNDLE_DIR)) $(PY) -m pytest tests/test_bundle.py -q
+
+bundle: setup
+	$(VENV)/bin/tlcourse bundle $(BUNDLE_DIR)
+
+colab: setup
+	$(if $(REPO),,$(error give the course's GitHub URL: make colab REPO=https://github.com/OWNER/NAME))
+	$(PY) -m tlcourse.tools.colab $(REPO)
+	$(VENV)/bin/tlcourse exercises
 
 exercises: setup
 	$(VENV)/bin/tlcourse exercises

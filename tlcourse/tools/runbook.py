@@ -3,7 +3,9 @@
 Outputs are committed, so they must not hold machine paths, timestamps or tokens that make
 diffs noisy: after running, the checkout's path is replaced by "." and cell timing is dropped.
 """
+import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,14 +47,25 @@ def run_notebook(path: Path, timeout: int = 1800, clients: list | None = None) -
     from nbclient import NotebookClient
     nb = nbformat.read(path, as_version=4)
     start = time.time()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    if clients is not None:
-        clients.append(client)
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="tlcourse-kernel-") as sockets:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_local_kernel(sockets),
+                                resources={"metadata": {"path": str(path.parent)}})
+        if clients is not None:
+            clients.append(client)
+        client.execute()
     clean(nb)
     nbformat.write(nb, path)
     return time.time() - start
+
+
+def _local_kernel(sockets: str):
+    """Talk to the kernel over IPC sockets in a private folder instead of TCP ports: nothing is
+    reachable from the network, and the kernel has no cause to warn, once per lesson, that its
+    TCP traffic is unencrypted. IPC sockets exist on POSIX only; elsewhere TCP stays."""
+    from traitlets.config import Config
+    if os.name != "posix":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}})
 
 
 class Interrupted(Exception):
