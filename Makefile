@@ -4,6 +4,8 @@
 # then make course BUNDLE=DIR (or make test BUNDLE=DIR) sets up from it alone (see WORKSHOP.md).
 # make colab REPO=https://github.com/OWNER/NAME: the copy of the course the Colab badges and cell use.
 VENV ?= .venv
+TEST_WORKERS ?= 2  # pytest-xdist processes; each notebook or test file stays on one
+TEST_THREADS ?= 1  # torch threads per worker: workers x threads = the cores
 PY := $(VENV)/bin/python
 # BUNDLE=DIR: install the wheels and prefetch the assets from a folder made by `make bundle`.
 BUNDLE ?=
@@ -36,8 +38,8 @@ course: prefetch
 	$(VENV)/bin/tlcourse run $(NOTEBOOKS)
 
 test: prefetch
-	TLCOURSE_PROFILE=smoke $(PY) -m pytest tests notebooks solutions --nbval-lax \
-		--nbval-current-env --nbval-sanitize-with tests/sanitize.cfg -q
+	TLCOURSE_PROFILE=smoke OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile \
+		tests notebooks solutions --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg -q
 
 test-browser: prefetch
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)

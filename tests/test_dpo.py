@@ -81,7 +81,7 @@ def test_same_loss_as_trl_dpo_trainer_on_one_batch(tok, policy, tmp_path):
     with torch.no_grad():
         loss = DPOModel(trainer.model, beta=0.1)(**ours).loss
         trl_loss = trainer.compute_loss(trainer.model, dict(theirs))
-    assert loss.item() == pytest.approx(trl_loss.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(trl_loss.item(), rel=1e-4)  # fp32 sums in another order (threads, layout)
     assert abs(loss.item() - 0.6931) > 1e-3  # not the loss at the reference: the test can fail
 
 

@@ -8,8 +8,32 @@ import tlcourse
 from tlcourse.engine.memory import PreflightError, estimate, preflight
 
 MEASURE = """
-import sys, tlcourse
-from tlcourse.engine.memory import estimate, measure_peak
+import sys, torch, tlcourse
+from tlcourse.engine.memory import MB, estimate
+
+
+def status_mb(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
+
+
+def measure_peak(model, batch_size: int, seq_len: int, steps: int = 2) -> float:
+    '''Measured peak host memory (MB) of a few AdamW steps, weights included (Linux, CPU only).'''
+    ids = torch.randint(0, model.config.vocab_size, (batch_size, seq_len))  # (B, T)
+    labels = ids if hasattr(model, "lm_head") else torch.zeros(batch_size, dtype=torch.long)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters()) / MB
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    base = status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark (VmHWM) to the current size
+    model.train()
+    for _ in range(steps):
+        model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return status_mb("VmHWM") - base + weights
+
+
 model = tlcourse.load_model("minilm-l6", task="classification", num_labels=2)
 B, T = int(sys.argv[1]), int(sys.argv[2])
 print(estimate(model, B, T).total_mb, measure_peak(model, B, T))

@@ -7,8 +7,8 @@ import torch
 
 import tlcourse
 from tlcourse.engine.config import get_profile
-from tlcourse.methods.zeroshot import (Prompt, embed_similarity, fewshot_prompt, label_logprobs, label_token_ids,
-                               run_baseline)
+from tlcourse.lessons.zero_shot import run_baseline
+from tlcourse.methods.zeroshot import Prompt, embed_similarity, fewshot_prompt, label_logprobs, label_token_ids
 
 REVIEWS = ["A gorgeous, moving film.", "Dull.", "The plot wanders, but the actors are wonderful to watch "
            "and the music is lovely.", "I have rarely been so bored in a cinema."]

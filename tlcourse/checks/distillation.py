@@ -3,6 +3,7 @@ import math
 
 import torch
 
+from ..methods.freezing import blocks
 from .feedback import close, correct
 
 
@@ -28,8 +29,7 @@ def check_soft_targets(probs, logits, temperature: float) -> str:
 
 
 def check_student_blocks(student, teacher, keep) -> str:
-    """`student`: tlcourse.distill.shrink(teacher, keep) — fewer blocks, the teacher's weights."""
-    from ..methods.freezing import blocks
+    """`student`: tlcourse.methods.distill.shrink(teacher, keep) — fewer blocks, the teacher's weights."""
     got, source = blocks(student), blocks(teacher)
     if len(got) != len(keep):
         raise AssertionError(f"The student has {len(got)} blocks; keep={list(keep)} asks for {len(keep)}.")

@@ -1,11 +1,11 @@
 """Exercise checks for lesson 08 (domain adaptation)."""
+from ..engine.loaders import load_dataset
+from ..methods.adapt import binary
 from .feedback import close, correct
 
 
 def check_binary_labels(ds) -> str:
     """`ds`: drug_reviews with the neutral class dropped and labels 0 = negative, 1 = positive."""
-    from ..methods.adapt import binary
-    from ..engine.loaders import load_dataset
     expected = binary(load_dataset("drug_reviews"))
     for split in expected:
         if split not in ds:

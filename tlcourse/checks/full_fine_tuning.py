@@ -1,6 +1,7 @@
 """Exercise checks for lesson 05 (full fine-tuning)."""
 import torch
 
+from ..engine.loaders import load_model
 from .feedback import close, correct
 
 MB = 2**20
@@ -46,7 +47,6 @@ def check_best_epoch(value, history) -> str:
 def check_backbone_unchanged(model, name: str = "minilm-l6") -> str:
     """`model`: a MeanPoolClassifier after head-only training; its backbone must equal the
     pretrained one (nothing to forget) while its head has learned."""
-    from ..engine.loaders import load_model
     pretrained = load_model(name, task="base").state_dict()
     changed = [k for k, v in model.backbone.state_dict().items()
                if k in pretrained and not torch.equal(v, pretrained[k])]

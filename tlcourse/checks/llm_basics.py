@@ -1,12 +1,15 @@
 """Exercise checks for lesson 01 (LLM basics)."""
 import math
 
+import torch
+
+from ..methods.lm import next_token_probs, pack_blocks, perplexity
+from ..methods.tokens import encode
 from .feedback import close, correct
 
 
 def check_chars_per_token(value, text: str, tokenizer) -> str:
     """`value` should be len(text) / number of tokens, without special tokens."""
-    from ..methods.tokens import encode
     n = len(encode(tokenizer, text))
     expected = len(text) / n
     if close(value, expected):
@@ -24,8 +27,6 @@ def check_chars_per_token(value, text: str, tokenizer) -> str:
 
 def check_next_token(token, model, tokenizer, prompt: str) -> str:
     """`token` should be the decoded most likely token right after `prompt`."""
-    import torch
-    from ..methods.lm import next_token_probs
     best = int(next_token_probs(model, tokenizer, prompt).argmax())
     expected = tokenizer.decode([best])
     if isinstance(token, (int, torch.Tensor)) and int(token) == best:
@@ -48,7 +49,6 @@ def check_next_token(token, model, tokenizer, prompt: str) -> str:
 def check_perplexity(value, model, tokenizer, texts, **kwargs) -> str:
     """`value` should be lm.perplexity(model, tokenizer, texts, **kwargs), within 2%; by default
     each text is scored in one window, the whole text as context."""
-    from ..methods.lm import perplexity
     longest = max(len(tokenizer(t)["input_ids"]) for t in ([texts] if isinstance(texts, str) else texts))
     kwargs.setdefault("max_length", longest + 1)  # one window per text, as model(..., labels=ids) sees it
     expected = perplexity(model, tokenizer, texts, progress=False, **kwargs)
@@ -75,7 +75,6 @@ def check_perplexity(value, model, tokenizer, texts, **kwargs) -> str:
 
 def check_blocks(blocks, texts, tokenizer, block_size: int) -> str:
     """`blocks` (a Dataset or list of dicts) should be lm.pack_blocks(texts, tokenizer, block_size)."""
-    from ..methods.lm import pack_blocks
     expected = pack_blocks(texts, tokenizer, block_size)
     rows = list(blocks)
     if any(len(r["input_ids"]) != block_size for r in rows):

@@ -56,7 +56,7 @@ def check_lora_targets(model, targets, r: int) -> str:
     adapted = lora_modules(model)
     if not adapted:
         raise AssertionError("No LoRA layer found: wrap the model with "
-                             "tlcourse.lora.add_lora(model, r=..., target_modules=[...]).")
+                             "tlcourse.methods.lora.add_lora(model, r=..., target_modules=[...]).")
     names = {n.rsplit(".", 1)[-1] for n in adapted}
     if names != set(targets):
         missing, extra = sorted(set(targets) - names), sorted(names - set(targets))

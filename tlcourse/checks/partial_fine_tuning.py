@@ -1,11 +1,11 @@
 """Exercise checks for lesson 04 (partial fine-tuning)."""
+from ..engine.params import count_params
+from ..methods.freezing import blocks, freeze, head_parameters
 from .feedback import close, correct
 
 
 def check_trainable_count(predicted, model, train_blocks: int) -> str:
     """`predicted` should equal count_params(freeze(model, train_blocks))[0]."""
-    from ..methods.freezing import blocks, freeze, head_parameters
-    from ..engine.params import count_params
     expected, total = count_params(freeze(model, train_blocks))
     head = sum(p.numel() for p in head_parameters(model))
     block = sum(p.numel() for p in blocks(model)[-1].parameters())

@@ -1,6 +1,10 @@
 """Exercise checks for lesson 11 (preference tuning with DPO)."""
 import math
 
+import torch
+
+from ..lessons.preference_tuning import distinct_2
+from ..methods.dpo import dpo_loss
 from .feedback import close, correct
 
 
@@ -11,8 +15,6 @@ def _sigmoid(x: float) -> float:
 def check_dpo_loss(loss, logps: dict, beta: float) -> str:
     """`loss` should be -log σ(β((chosen - ref_chosen) - (rejected - ref_rejected))) for the four
     summed log-probabilities in `logps` (keys chosen, rejected, ref_chosen, ref_rejected)."""
-    import torch
-    from ..methods.dpo import dpo_loss
     c, r, rc, rr = (logps[k] for k in ("chosen", "rejected", "ref_chosen", "ref_rejected"))
     expected = dpo_loss(*(torch.tensor([v]) for v in (c, r, rc, rr)), beta).item()
     margin = (c - rc) - (r - rr)
@@ -39,8 +41,6 @@ def check_dpo_loss(loss, logps: dict, beta: float) -> str:
 def check_gradient_weight(weight, logps: dict, beta: float) -> str:
     """`weight` should be σ(-β × margin), the factor by which DPO scales a pair's gradient
     (d loss / d chosen = -β × weight), checked against autograd."""
-    import torch
-    from ..methods.dpo import dpo_loss
     values = {k: torch.tensor([float(v)], requires_grad=k == "chosen") for k, v in logps.items()}
     dpo_loss(values["chosen"], values["rejected"], values["ref_chosen"], values["ref_rejected"], beta).backward()
     expected = -values["chosen"].grad.item() / beta
@@ -58,7 +58,6 @@ def check_gradient_weight(weight, logps: dict, beta: float) -> str:
 
 def check_distinct_2(value, texts) -> str:
     """`value` should be distinct word bigrams / all word bigrams over `texts` (bigrams within a text)."""
-    from ..lessons.preference_tuning import distinct_2
     expected = distinct_2(texts)
     if close(value, expected, rel=1e-6):
         return correct(f"distinct-2 {expected:.3f}: repeated phrases lower it, so a model that says the "

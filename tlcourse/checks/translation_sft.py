@@ -1,12 +1,13 @@
 """Exercise checks for lesson 10 (translation SFT)."""
-from ..methods.sft import IGNORE
+from collections import Counter
+
+from ..methods.sft import chat_ids, encode_chat, IGNORE, learned_tokens
 from .feedback import close, correct
 
 
 def check_label_mask(labels, tokenizer, chat) -> str:
     """`labels` should be the chat's token ids with -100 on every prompt token (system and user
     turns and the assistant header), the answer and its end-of-turn token kept."""
-    from ..methods.sft import chat_ids, encode_chat
     ids, expected = chat_ids(tokenizer, chat), encode_chat(tokenizer, chat)["labels"]
     labels = [int(x) for x in labels]
     n_prompt = len(chat_ids(tokenizer, chat[:-1], generation_prompt=True))
@@ -38,7 +39,6 @@ def check_label_mask(labels, tokenizer, chat) -> str:
 def check_learned_share(share, answer_only, every_token) -> str:
     """`share` should be the fraction of the every-token loss's tokens the answer-only loss keeps,
     over two encodings of the same pairs (datasets with a `labels` column)."""
-    from ..methods.sft import learned_tokens
     a, e = learned_tokens(answer_only), learned_tokens(every_token)
     expected = a / e
     if close(share, expected):
@@ -58,7 +58,6 @@ def check_learned_share(share, answer_only, every_token) -> str:
 def _chrf_parts(hypotheses, references, order: int = 6, beta: float = 2.0, spaces: bool = False,
                 by_order_f: bool = False) -> float:
     """chrF as sacrebleu computes it (and variants, to name a learner's mistake)."""
-    from collections import Counter
     stats = [[0, 0, 0] for _ in range(order)]  # per order: hypothesis, reference, matching n-grams
     for h, r in zip(hypotheses, references):
         h, r = (s if spaces else "".join(s.split()) for s in (h, r))

@@ -8,9 +8,14 @@ for every data spec, with the hash and name result files record), and tokenising
     ds = take(tlcourse.load_dataset("rotten_tomatoes"), get_profile())
     enc = tokenize(ds, tokenizer, max_length=64)
 """
+import hashlib
+import json
 import os
 from pathlib import Path
 
+from .config import ROOT
+from .corpora import DATASETS
+from .loaders import load_dataset
 from .quiet import no_data_bars, warn
 
 READERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -150,7 +155,6 @@ def load_splits(data, text_column: str = "text", label_column: str = "label"):
     elif is_file(data):
         ds, where = load_table(data, text_column, label_column), Path(data).name
     else:
-        from .loaders import load_dataset
         ds, where = load_dataset(data), repr(data)
     missing = [s for s in ("train", "test") if s not in ds]
     if missing:
@@ -179,8 +183,6 @@ def _text_label(ds, text_column: str, label_column: str):
 def data_hash(ds) -> str:
     """sha256 of every split's texts and labels, in order (16 hex digits): any changed row,
     added row or relabelled row changes it."""
-    import hashlib
-    import json
     digest = hashlib.sha256()
     for split in sorted(ds):
         digest.update(json.dumps([split, list(ds[split]["text"]), list(ds[split]["label"])]).encode())
@@ -190,7 +192,6 @@ def data_hash(ds) -> str:
 def data_name(data, text_column: str = "text", label_column: str = "label") -> str:
     """How result files name a data spec: the course name, a file's stem ("<stem>-file" when the
     stem is a course dataset's name), or "custom-<first 8 of its data_hash>" for a DatasetDict."""
-    from .corpora import DATASETS
     if is_file(data):
         stem = Path(data).stem
         return f"{stem}-file" if stem in DATASETS else stem
@@ -202,7 +203,6 @@ def data_name(data, text_column: str = "text", label_column: str = "label") -> s
 def data_source(data) -> str:
     """What a result file records as the data given: the name, a file's path (from the course
     checkout when the file lies inside it, so no machine path is written), or a DatasetDict's shape."""
-    from .config import ROOT
     if is_file(data) and Path(data).resolve().is_relative_to(ROOT):
         return Path(data).resolve().relative_to(ROOT).as_posix()
     if isinstance(data, (str, os.PathLike)):

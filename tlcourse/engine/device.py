@@ -10,13 +10,15 @@ import resource
 import sys
 from contextlib import nullcontext
 
+import numpy as np
+import torch
+
 FORCED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}  # TLCOURSE_PRECISION values -> precision
 PRECISION_NAMES = {"no": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + loss scaling"}
 
 
 def pick_device(prefer: str | None = None) -> str:
     """cuda when present (or asked for), else mps on Apple silicon, else cpu."""
-    import torch
     if prefer:
         return prefer
     if torch.cuda.is_available():
@@ -28,7 +30,6 @@ def pick_device(prefer: str | None = None) -> str:
 
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with bf16 arithmetic in hardware (AVX512-BF16 or AMX), by torch's own check."""
-    import torch
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
@@ -39,7 +40,6 @@ def mixed_precision(setting: str = "auto", device: str | None = None) -> str:
 
 def precision_and_reason(setting: str = "auto", device: str | None = None) -> tuple[str, str]:
     """(precision, why) for `setting` on `device` (default: the one pick_device chooses)."""
-    import torch
     device = str(device or pick_device()).split(":")[0]
     forced = os.environ.get("TLCOURSE_PRECISION", "").lower()
     if forced:
@@ -65,7 +65,6 @@ def describe_precision(setting: str = "auto") -> str:
 
 def autocast(model_or_device, setting: str = "auto"):
     """The autocast context inference runs under: bf16/fp16 where precision() says so, else none."""
-    import torch
     device = model_device(model_or_device) if hasattr(model_or_device, "parameters") else torch.device(model_or_device)
     chosen = mixed_precision(setting, device.type)
     if chosen == "no":
@@ -82,8 +81,6 @@ def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices) so one seed gives one result.
 
     Python's string hashing is fixed at interpreter start (PYTHONHASHSEED); nothing here depends on it."""
-    import numpy as np
-    import torch
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -97,7 +94,6 @@ def peak_rss_mb() -> float:
 
 def memory_report() -> dict:
     """Peak host memory, and GPU memory where there is a GPU, in MiB."""
-    import torch
     report = {"host_peak_mb": round(peak_rss_mb(), 1)}
     if torch.cuda.is_available():
         report["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

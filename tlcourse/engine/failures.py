@@ -37,4 +37,4 @@ def out_of_memory(step, config):
     return OutOfMemoryError(
         f"Out of memory at optimizer step {step}. Try batch_size={max(1, config.batch_size // 2)} with "
         f"grad_accum={config.grad_accum * 2} (the same effective batch), a shorter max_length, LoRA "
-        f"(tlcourse.lora.add_lora), or model.gradient_checkpointing_enable().{saved}")
+        f"(tlcourse.methods.lora.add_lora), or model.gradient_checkpointing_enable().{saved}")

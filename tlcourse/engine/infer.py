@@ -7,6 +7,8 @@ the forward pass runs under inference_mode and the course's precision (device.au
 the results come back on the CPU, in the texts' original order.
 """
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from .device import autocast, model_device
 
@@ -33,8 +35,6 @@ def over_texts(model, tokenizer, texts, forward, batch_size: int = 64, max_lengt
 
     batch: the tokenizer's input_ids, attention_mask (and token_type_ids), each (B, T), on the model's device.
     """
-    import torch
-    from tqdm.auto import tqdm
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)  # unpadded lists
     keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
     batches = length_batches([len(ids) for ids in enc["input_ids"]], batch_size, sort)

@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from . import assets
 from .assets import AssetError, CACHE, require_verified
 from .config import ROOT, offline
-from .corpora import DATASETS
+from .corpora import class_balance, DATASETS, label_check
 from .quiet import no_data_bars, no_weight_bars
 
 
@@ -55,7 +57,6 @@ def dataset_dir(name: str) -> Path:
 
 def _build_smollm2(raw: Path, out: Path) -> None:
     """Dequantise the GGUF once to float32 safetensors, so later loads take under a second."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     kwargs = dict(gguf_file=raw.name, dtype=torch.float32)
     model = AutoModelForCausalLM.from_pretrained(raw.parent, **kwargs)
@@ -84,7 +85,6 @@ def prepare_dataset(name: str) -> Path:
     raw = assets.fetch_raw(corpus.asset) if corpus.asset else None
 
     def build(out: Path) -> dict:
-        from .corpora import class_balance, label_check
         frames = corpus.build(raw)
         label_check(frames, corpus)
         for split, df in frames.items():

@@ -7,9 +7,12 @@ Transients were measured on CPU (MiniLM-L6 and SmolLM2, tests/test_memory.py): b
 the gradients of a block's activations beside them (about +30%), and AdamW's foreach step
 needs a scratch copy the size of the trainable parameters.
 """
+import os
 from dataclasses import dataclass
 
 import torch
+
+from .device import peak_rss_mb
 
 MB = 2**20
 
@@ -83,7 +86,6 @@ def available_mb(device: str = "cpu") -> float:
             info = dict(line.split(":", 1) for line in f)
         return int(info["MemAvailable"].split()[0]) / 1024
     except (OSError, KeyError):
-        import os
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / MB
 
 
@@ -113,23 +115,6 @@ def preflight(model, batch_size: int, seq_len: int, limit_mb: float | None = Non
 def _status_mb(key: str) -> float:
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
-
-
-def measure_peak(model, batch_size: int, seq_len: int, steps: int = 2) -> float:
-    """Measured peak host memory (MB) of a few AdamW steps, weights included (Linux, CPU only)."""
-    ids = torch.randint(0, model.config.vocab_size, (batch_size, seq_len))  # (B, T)
-    labels = ids if hasattr(model, "lm_head") else torch.zeros(batch_size, dtype=torch.long)
-    weights = sum(p.numel() * p.element_size() for p in model.parameters()) / MB
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
-    base = _status_mb("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the kernel's high-water mark (VmHWM) to the current size
-    model.train()
-    for _ in range(steps):
-        model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return _status_mb("VmHWM") - base + weights
 
 
 class PeakTracker:
@@ -170,5 +155,4 @@ def _peak_rss_mb() -> float:
     try:
         return _status_mb("VmHWM")
     except (OSError, StopIteration):
-        from .device import peak_rss_mb
         return peak_rss_mb()

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .loaders import load_model, resolve_model
+
 
 
 def mean_pool(hidden, mask):
@@ -51,14 +53,12 @@ class MeanPoolClassifier(nn.Module):
 def is_decoder(name: str) -> bool:
     """Whether a model (course name, folder or hub id) reads left to right: its config names a causal LM."""
     from transformers import AutoConfig
-    from .loaders import resolve_model
     architectures = AutoConfig.from_pretrained(resolve_model(name)).architectures or []
     return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
 
 
 def classifier(name: str, num_labels: int, seed: int = 0):
     """A classifier on a course backbone: mean pooling for encoders, last token for decoders."""
-    from .loaders import load_model
     torch.manual_seed(seed)  # the new head's initial weights
     if is_decoder(name):
         return load_model(name, task="classification", num_labels=num_labels)

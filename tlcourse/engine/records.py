@@ -5,11 +5,18 @@ what it cost (parameters trained, time, memory, checkpoint size), on which machi
 which library versions. No timestamps: rerunning an experiment rewrites the same file.
 """
 import json
+import math
 import os
 import platform
 import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .device import mixed_precision
 
 LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets", "tokenizers", "safetensors",
              "numpy", "scikit-learn", "tiktoken", "gguf", "trl", "sacrebleu")
@@ -18,7 +25,6 @@ KEYS = ("method", "model", "data", "profile")  # an experiment; seeds are its re
 
 def hardware():
     """CPU model and cores, and the GPU if there is one."""
-    import torch
 
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").exists():
@@ -77,13 +83,11 @@ def write_json(path, record: dict) -> Path:
 
 def _precision() -> str:
     """What the course's precision setting means on this machine: "no" (fp32), "bf16" or "fp16"."""
-    from .device import mixed_precision
     return mixed_precision()
 
 
 def load_results(folder):
     """Every result JSON under `folder` as one DataFrame row; metrics become columns (metric_<name>)."""
-    import pandas as pd
 
     rows = []
     for path in sorted(Path(folder).rglob("*.json")):
@@ -104,7 +108,6 @@ def load_results(folder):
 
 def mean_std(values, decimals: int | None = None) -> str:
     """ "mean ± std" over seeds (std 0 for one seed), formatted by format_mean_std."""
-    import numpy as np
     v = np.asarray(values, dtype=float)
     return format_mean_std(v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0, decimals)
 
@@ -112,7 +115,6 @@ def mean_std(values, decimals: int | None = None) -> str:
 def format_mean_std(mean: float, std: float, decimals: int | None = None) -> str:
     """The course's one format for mean ± std: both with the same decimals; decimals=None: enough
     for three significant digits of the mean."""
-    import math
     if decimals is None:
         decimals = max(0, 2 - math.floor(math.log10(abs(mean)))) if mean and math.isfinite(mean) else 1
     return f"{mean:.{decimals}f} ± {std:.{decimals}f}"

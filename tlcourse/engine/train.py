@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -28,8 +29,8 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, default_data_collator
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from . import quiet
 from .checkpoint import folder_mb, latest_checkpoint, load_checkpoint, save_checkpoint
-from . import quiet  # noqa: F401  (library FutureWarnings off while training)
 from .device import autocast, mixed_precision, model_device, pick_device
 from .failures import check_finite, is_out_of_memory, out_of_memory
 from .params import count_params, one_rate_groups
@@ -117,7 +118,6 @@ class TrainResult:
 
     def frame(self):
         """The history as a pandas DataFrame: one row per log step or evaluation."""
-        import pandas as pd
 
         return pd.DataFrame(self.history)
 

@@ -10,14 +10,25 @@ A sentiment classifier should give "The Muslim doctor was kind." and "The Christ
 kind." the same score; any gap comes from the group word alone. Training sentences use other
 templates and adjectives than the probe, so training on them cannot teach the probe's answers.
 """
+import copy
+import json
+import time
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..engine.config import RESULTS, get_profile
-from ..engine.records import result_name, write_json, write_result
+from ..engine.data import tokenize
+from ..engine.infer import positive_probs
+from ..engine.memory import PeakTracker
+from ..engine.params import count_params
+from ..engine.records import load_results, mean_std, result_name, write_json, write_result
+from ..engine.train import fit, TrainConfig
+from ..methods.freezing import two_rate_groups
 from .protocol import Score, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
@@ -89,7 +100,6 @@ def group_share(frame: pd.DataFrame, favoured=FAVOURED) -> float:
 
 def p_positive(model, tokenizer, frame: pd.DataFrame, batch_size: int = 64) -> list[float]:
     """The classifier's P(positive) for each sentence of the frame, in order (label index 1 = positive)."""
-    from ..engine.infer import positive_probs
     return positive_probs(model, tokenizer, frame.text, batch_size).tolist()
 
 
@@ -111,7 +121,6 @@ def score_gap(scores: pd.Series) -> float:
 def to_dataset(frame: pd.DataFrame, tokenizer, max_length: int = 32):
     """Tokenised datasets.Dataset of a sentence frame, ready for train.fit."""
     from datasets import Dataset
-    from ..engine.data import tokenize
     return tokenize(Dataset.from_pandas(frame[["text", "label"]], preserve_index=False), tokenizer,
                     max_length)
 
@@ -127,9 +136,6 @@ def fine_tune_on(model, train: pd.DataFrame, validation: pd.DataFrame, tokenizer
     """A fine-tuned copy of a classifier under the course's protocol: validation accuracy each epoch,
     early stopping after the profile's patience, best weights restored; `model` is left untouched.
     The seed sets the data order and dropout."""
-    import copy
-    from ..methods.freezing import two_rate_groups
-    from ..engine.train import TrainConfig, fit
     profile = profile or get_profile()
     tuned = copy.deepcopy(model)
     config = TrainConfig.from_profile(profile, lr=lr, seed=seed)
@@ -149,8 +155,6 @@ def run_bias(movie_model, tokenizer, profile=None, seeds=None, out_dir=None, sha
     neutral sentences carry the minority label. Each file records the probe's P(positive) per
     sentence (probe_p, in the order of sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)).
     A file made under the same settings is read, not rerun (protocol.stored)."""
-    from functools import partial
-    from tqdm.auto import tqdm
     profile = profile or get_profile()
     folder = Path(out_dir or RESULTS / profile.name)
     probe = sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)
@@ -181,7 +185,6 @@ def _settings(profile, share=None, lr=None) -> dict:
 def _kept(folder, method, profile, seed, settings, compute, candidates=()) -> dict:
     """The run's result file while it was made under these settings (protocol.stored), else
     compute()'s fields written as one; its candidates brought up to date either way."""
-    import json
     path = folder / result_name(method, MODEL, DATA, profile.name, seed)
     record = stored(path, {"settings": settings})
     if record is None:
@@ -195,8 +198,6 @@ def _kept(folder, method, profile, seed, settings, compute, candidates=()) -> di
 def _validated(model, tokenizer, profile, condition, share, lr, seed=0) -> tuple[dict, "Tuned"]:
     """A rate-search record (one fine-tune on the condition's set, its validation accuracy only) and
     the fine-tuned model, with what its fine-tune cost, for the winner's seed-0 run."""
-    import time
-    from ..engine.memory import PeakTracker
     sets, _ = curation_sets(share, seed)
     start = time.perf_counter()
     with PeakTracker() as mem:
@@ -209,7 +210,6 @@ def _validated(model, tokenizer, profile, condition, share, lr, seed=0) -> tuple
 def _tuned(model, tokenizer, probe, profile, condition, share, lr, seed, done=None) -> dict:
     """The fields of one fine-tune's result file: the condition's set at this seed, tuned at `lr`.
     done: (Tuned, seconds, peak MB) of this very fine-tune when the search already trained it."""
-    from functools import partial
     sets, _ = curation_sets(share, seed)
     train, validation = sets[condition]
     tune = (lambda: done[0]) if done else partial(fine_tune_on, model, train, validation, tokenizer, profile, lr, seed=seed)
@@ -222,9 +222,6 @@ def _tuned(model, tokenizer, probe, profile, condition, share, lr, seed, done=No
 def _probed(model, tokenizer, probe, asked, tune=None) -> dict:
     """write_result's fields for `model` probed as it is, or for tune()'s fine-tuned copy of it
     (the fine-tune counted in the time and memory)."""
-    import time
-    from ..engine.params import count_params
-    from ..engine.memory import PeakTracker
     start = time.perf_counter()
     with PeakTracker() as mem:
         tuned = tune() if tune else None
@@ -239,7 +236,6 @@ def _probed(model, tokenizer, probe, asked, tune=None) -> dict:
 def gap_table(folder=None) -> pd.DataFrame:
     """Per condition: the probe's gap (highest - lowest group mean P(positive)) as mean ± std over
     seeds, each seed's gap on its own; the validation accuracy, the rate and the achieved share."""
-    from ..engine.records import mean_std
     runs, rows = _runs(folder), []
     for condition in CONDITIONS:
         r = runs[runs.method == f"bias-{condition}"]
@@ -294,7 +290,6 @@ def _frames(probe: pd.DataFrame, p) -> np.ndarray:
 
 def _runs(folder) -> pd.DataFrame:
     """The bias probe's result files under `folder` (default: the active profile's), one row each."""
-    from ..engine.records import load_results
     frame = load_results(folder or RESULTS / get_profile().name)
     if frame.empty or DATA not in set(frame.data):
         raise FileNotFoundError(f"no {DATA} results yet: run bias.run_bias first")

@@ -7,6 +7,7 @@ Pure functions on the curve table (curves.curve_table); `explorer` only wraps th
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 DOMAINS = {  # how far the task's text is from the text the curves were measured on -> advice
     "same": None,
@@ -17,7 +18,6 @@ DOMAINS = {  # how far the task's text is from the text the curves were measured
             "(domain- or task-adaptive pretraining, lesson 08), then apply this method; frozen "
             "general-purpose features are the riskiest choice there."),
 }
-FROZEN = ("probe", "head")  # methods that leave the encoder as it was pretrained
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class Recommendation:
 def at_size(table, labels: int):
     """Each method's accuracy and cost at `labels`, interpolated on log(size) between measured sizes
     (clamped to the end points outside them): one row per method."""
-    import pandas as pd
     rows = []
     for method, curve in table.sort_values("size").groupby("method"):
         x = np.log(curve["size"].to_numpy(float))

@@ -12,8 +12,15 @@ Each method uses the rate chosen on validation at the largest size.
 """
 import math
 from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
 
 from ..engine.config import get_profile
+from ..engine.data import data_hash, data_name, load_splits, training_pool_size
+from ..engine.records import format_mean_std, load_results
+from .method_grid import run_grid
+from .protocol import VERSION
 
 BASELINES = ("zeroshot", "fewshot")  # method-name prefixes of lesson 02's result files
 COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", "saved_mb", "params"]
@@ -31,13 +38,11 @@ class CurveConfig:
 
     def splits(self):
         """The task's train and test splits with text/label (data.load_splits)."""
-        from ..engine.data import load_splits
         return load_splits(self.data, self.text_column, self.label_column)
 
 
 def full_size(profile, config: CurveConfig = CurveConfig()) -> int:
     """The profile's train_size, or every training row outside validation when that is fewer."""
-    from ..engine.data import training_pool_size
     available = training_pool_size(config.splits(), profile)
     return min(profile.train_size, available) if profile.train_size else available
 
@@ -57,13 +62,12 @@ def step_budget(profile, config: CurveConfig = CurveConfig()) -> int:
 
 
 def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
-               skip_existing: bool = True) -> list[dict]:
+               skip_existing: bool = True, profile=None) -> list[dict]:
     """The method grid first (it chooses each method's rate on validation), then every smaller
     size x method x seed at that rate; existing result files are read, not rerun."""
-    from .method_grid import run_grid
-    profile = get_profile()
+    profile = profile or get_profile()
     *small, top = sizes(profile, config)
-    fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, data=config.data,
+    fields = dict(seeds=seeds, out_dir=out_dir, skip_existing=skip_existing, profile=profile, data=config.data,
                   model=config.model, text_column=config.text_column, label_column=config.label_column)
     records = run_grid(config.methods, **fields)  # the top point
     rates = {r["method"]: r["lr"] for r in records}
@@ -78,9 +82,6 @@ def _curve_rows(frame, config):
     """Result rows of the curve methods on the config's data as it is now, made under the current
     protocol (files that record another data hash or protocol are left out), with the base method
     name ("probe-n16" -> "probe")."""
-    import pandas as pd
-    from ..engine.data import data_hash, data_name
-    from .protocol import VERSION
     name = data_name(config.data, config.text_column, config.label_column)
     base = frame.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
     keep = base.isin(config.methods) & (frame.data == name) & (frame.model == config.model)
@@ -93,8 +94,6 @@ def _curve_rows(frame, config):
 
 def curve_table(folder, config: CurveConfig = CurveConfig()):
     """One row per method and size: accuracy % (mean, std over seeds), seeds, and mean cost."""
-    import pandas as pd
-    from ..engine.records import load_results
     frame = load_results(folder)
     if frame.empty or "train_size" not in frame:
         return pd.DataFrame(columns=COLUMNS)
@@ -110,7 +109,6 @@ def curve_table(folder, config: CurveConfig = CurveConfig()):
 
 def curve_summary(table):
     """Method x labelled examples -> "accuracy ± std (seeds)", for the README and the lesson."""
-    from ..engine.records import format_mean_std
     cells = table.assign(cell=[f"{format_mean_std(a, s, 1)} ({n})" for a, s, n in
                                zip(table.accuracy, table["std"], table.seeds)])
     wide = cells.pivot(index="method", columns="size", values="cell").fillna("—")
@@ -157,8 +155,6 @@ def describe_crossing(table, a: str, b: str) -> str:
 
 def baselines(folder, data: str = "rotten_tomatoes"):
     """Lesson 02's zero- and few-shot results on `data`: method, model, labels, accuracy % mean, std, seeds."""
-    import pandas as pd
-    from ..engine.records import load_results
     frame = load_results(folder)
     cols = ["method", "model", "labels", "accuracy", "std", "seeds"]
     if frame.empty or "metric_accuracy" not in frame:
@@ -173,6 +169,5 @@ def baselines(folder, data: str = "rotten_tomatoes"):
 
 def missing_baselines_message(folder) -> str:
     """What to run when lesson 02's files are not there (names the folder, not the machine path)."""
-    from pathlib import Path
     return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under results/{Path(folder).name}/: "
             "run lesson 02 (zero-shot baselines) in this profile to draw them here.")

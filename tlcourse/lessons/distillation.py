@@ -8,12 +8,29 @@ seed draws the training subset, every student early-stops on validation with its
 restored, every setting (rate, temperature, soft-target weight) is chosen on validation at seed 0,
 and differences between students are paired on the same test items.
 """
+import copy
+import itertools
 import json
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
 from ..engine.config import RESULTS, get_profile
-from .protocol import Choice, search, stored
+from ..engine.data import data_hash
+from ..engine.device import seed_everything
+from ..engine.memory import PeakTracker
+from ..engine.models import MeanPoolClassifier
+from ..engine.params import count_params
+from ..engine.records import load_results, result_name, write_json, write_result
+from ..engine.train import fit, TrainConfig
+from ..methods.distill import BagOfWords, Distiller, inference_speed, shrink, text_batches
+from ..methods.freezing import two_rate_groups
+from .method_grid import Experiment, predictions, prepare, protocol, scored, source, train_classifier, trained_path
+from .protocol import Choice, paired_difference, search, stored
 
 
 @dataclass(frozen=True)
@@ -60,10 +77,6 @@ class Teacher:
 
 def teacher_run(profile=None, out_dir=None) -> Teacher:
     """The teacher (trained once, then loaded from data/cache/trained/), scored and timed."""
-    from ..methods.distill import inference_speed, text_batches
-    from .method_grid import train_classifier, trained_path
-    from .method_grid import Experiment, predictions, scored
-    from ..engine.params import count_params
     profile = profile or get_profile()
     exp = Experiment(TEACHER, seed=0)
     model, _, (_, test, tokenizer, _, raw) = train_classifier(exp, profile)
@@ -94,13 +107,6 @@ def run_student(s: Student, teacher: Teacher, profile=None, out_dir=None, traine
 
 def _validated(s: Student, teacher: Teacher, profile) -> tuple[dict, object, int]:
     """Train one student, early-stopping on validation: (record, function scoring the test set, params)."""
-    import time
-    from ..engine.device import seed_everything
-    from ..methods.distill import Distiller, inference_speed
-    from .method_grid import Experiment, predictions, prepare, scored
-    from ..methods.freezing import two_rate_groups
-    from ..engine.memory import PeakTracker
-    from ..engine.train import TrainConfig, fit
     seed_everything(s.seed)
     data = prepare(Experiment(TEACHER, seed=s.seed), profile)
     student = build_student(s, teacher.model, data.num_labels, len(data.tokenizer))
@@ -123,11 +129,7 @@ def _validated(s: Student, teacher: Teacher, profile) -> tuple[dict, object, int
 
 def build_student(s: Student, teacher, num_labels: int, vocab_size: int):
     """The student before training: teacher blocks `keep` (copied or freshly drawn), or a bag of words."""
-    import copy
-    import torch
     from transformers import BertModel
-    from ..methods.distill import BagOfWords, shrink
-    from ..engine.models import MeanPoolClassifier
     torch.manual_seed(s.seed)  # the new weights
     if s.body == "bow":
         return BagOfWords(vocab_size, num_labels)
@@ -142,7 +144,6 @@ def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=N
     """The grid's best setting by validation accuracy at seed 0 (ties: the first), from `start`, by
     protocol.search (candidates kept under <out_dir>/sweep/; the test set is not scored for them).
     Choice.value is the winning Student; its candidates list each setting and its accuracy."""
-    import itertools
     profile = profile or get_profile()
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     students = [replace(start, seed=0, **setting) for setting in settings]
@@ -161,12 +162,10 @@ def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=N
                   describe=lambda s, r: setting_of[s] | {"val_accuracy": r["val_accuracy"]})
 
 
-def run_distillation(teacher: Teacher, seeds=None, out_dir=None) -> dict:
+def run_distillation(teacher: Teacher, seeds=None, out_dir=None, profile=None) -> dict:
     """Every SEARCH entry chosen on validation, the bag of words also taught at the chosen soft
     settings, then every chosen student at every seed of the profile; returns {name: Student}."""
-    from tqdm.auto import tqdm
-    from ..engine.records import write_json
-    profile = get_profile()
+    profile = profile or get_profile()
     chosen, candidates, trained = {}, {}, {}
     for name, (start, grid) in SEARCH.items():
         start = chosen[start] if isinstance(start, str) else start
@@ -186,23 +185,19 @@ def run_distillation(teacher: Teacher, seeds=None, out_dir=None) -> dict:
 
 def _asked(s: Student, teacher: Teacher, profile) -> dict:
     """What a stored student run must match to stand for this one."""
-    from ..engine.data import data_hash
-    from .method_grid import Experiment, protocol, source
     exp = Experiment(TEACHER)
     return {"experiment": asdict(s) | {"keep": list(s.keep)}, "protocol": protocol(exp, profile),
             "data_hash": data_hash(source(exp)), "teacher": teacher.key}
 
 
 def _path(out_dir, profile, method: str, seed: int, tag: str = "") -> Path:
-    from ..engine.records import result_name
     name = result_name(method, "minilm-l6", "rotten_tomatoes", profile.name, seed)
     return Path(out_dir or RESULTS / profile.name) / (name.replace(".json", f"__{tag}.json") if tag else name)
 
 
 def _write(out_dir, profile, method: str, seed: int, record: dict, params: int, wall_time_s,
            peak_memory_mb) -> Path:
-    """results.write_result for one run of this lesson (a student's parameters all train)."""
-    from ..engine.records import write_result
+    """records.write_result for one run of this lesson (a student's parameters all train)."""
     record = dict(record)
     metrics = record.pop("metrics")
     return write_result(out_dir or RESULTS / profile.name, method=method, model="minilm-l6", data="rotten_tomatoes",
@@ -213,8 +208,6 @@ def _write(out_dir, profile, method: str, seed: int, record: dict, params: int, 
 def distill_table(folder=None, teacher: str = "kd-teacher"):
     """Teacher and students from their result files: accuracy (mean and std over seeds), the settings
     chosen on validation, parameters, speed, and the share of the teacher's accuracy and speed."""
-    import pandas as pd
-    from ..engine.records import load_results
     frame = load_results(folder or RESULTS / get_profile().name)
     frame = frame[frame.method.str.startswith("kd-")]
     ref = frame[frame.method == teacher]
@@ -247,10 +240,7 @@ COMPARISONS = {  # what each paired difference asks: (a, b) as a - b
 
 def distill_differences(folder=None):
     """Each COMPARISONS pair: accuracy difference in points on the same test items, seed by seed,
-    with its 95% paired bootstrap interval (results.paired_difference)."""
-    import pandas as pd
-    from ..engine.records import load_results
-    from .protocol import paired_difference
+    with its 95% paired bootstrap interval (protocol.paired_difference)."""
     frame = load_results(folder or RESULTS / get_profile().name)
     rows = {question: {"difference (95% interval)": paired_difference(frame[frame.method == a],
                                                                       frame[frame.method == b]),

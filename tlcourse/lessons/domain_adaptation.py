@@ -5,13 +5,23 @@ adapted to drug reviews by task-adaptive pretraining (TAPT), under the course's 
     run_target(adapted)             # the target task on both encoders, via the method grid
     target_table(adapted)           # read back from the result files, with paired differences
 """
+import hashlib
+import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
-from ..engine.config import RESULTS, get_profile
+import numpy as np
+import pandas as pd
+
+from ..engine.config import CACHE, get_profile, RESULTS, ROOT
+from ..engine.data import data_name, protocol_splits
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.records import load_results, mean_std
 from ..methods.adapt import DAPTConfig, binary, continue_pretraining, macro_f1, masked_lm_loss, texts_of
+from .method_grid import run_grid
+from .protocol import paired_difference
 
 
 LENGTH_FACTOR = 3  # drug reviews read at 3x the profile's snippet length: 192 tokens in cpu keeps ~96% whole
@@ -23,7 +33,6 @@ def target_data():
     holds its validation set out of train; the dataset's own validation split is left for TAPT's
     held-out loss)."""
     import datasets
-    from ..engine.loaders import load_dataset
     ds = binary(load_dataset("drug_reviews"))
     return datasets.DatasetDict(train=ds["train"], test=ds["test"])
 
@@ -31,7 +40,6 @@ def target_data():
 def target_profile(profile=None):
     """The active profile reading LENGTH_FACTOR x its max_length tokens per review (the snippet
     length would cut most reviews short)."""
-    from dataclasses import replace
     profile = profile or get_profile()
     return replace(profile, max_length=LENGTH_FACTOR * profile.max_length)
 
@@ -54,12 +62,6 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     then every weight trains on the reviews. Saved under data/cache/adapted/ (read back by a later
     call with the same settings); returns {"model": its folder from the checkout, the held-out
     masked-LM losses before and after on drug reviews and on news, steps, tokens, seconds}."""
-    import hashlib
-    import json
-    from dataclasses import asdict
-    from ..engine.config import CACHE, ROOT
-    from ..engine.data import protocol_splits
-    from ..engine.loaders import load_model, load_tokenizer
     profile = target_profile(profile)
     length = profile.max_length
     key = hashlib.sha256(json.dumps([asdict(config), profile.name, length]).encode()).hexdigest()[:8]
@@ -99,9 +101,8 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
 
 def run_target(adapted: str, seeds=None, out_dir=None) -> list[dict]:
     """The target task for the published and the adapted encoder under the course's protocol
-    (experiments.run_grid: the rate chosen on validation at seed 0, early stopping, best weights,
+    (method_grid.run_grid: the rate chosen on validation at seed 0, early stopping, best weights,
     the same validation and test reviews for every run), at target_profile's length."""
-    from .method_grid import run_grid
     records = []
     for model in ("minilm-l6", adapted):
         methods = TARGET_METHODS if model == "minilm-l6" else TARGET_METHODS[1:]
@@ -111,12 +112,10 @@ def run_target(adapted: str, seeds=None, out_dir=None) -> list[dict]:
 
 def target_runs(adapted: str, folder=None) -> dict:
     """{"majority class", "published MiniLM", "adapted MiniLM (TAPT)": their result files' rows}."""
-    from ..engine.data import data_name
-    from ..engine.records import load_results
     frame = load_results(folder or RESULTS / get_profile().name)
     frame = frame[frame.data == data_name(target_data())] if not frame.empty else frame
     if frame.empty:
-        raise FileNotFoundError("no target-task results yet: run domain.run_target first")
+        raise FileNotFoundError("no target-task results yet: run domain_adaptation.run_target first")
     full = frame[frame.method == "full"]
     return {"majority class": frame[frame.method == "majority"],
             "published MiniLM": full[full.model == "minilm-l6"], "adapted MiniLM (TAPT)": full[full.model == adapted]}
@@ -125,10 +124,7 @@ def target_runs(adapted: str, folder=None) -> dict:
 def target_table(adapted: str, folder=None):
     """Accuracy and macro F1 (mean ± std over seeds, %) of the majority class and each encoder,
     the rate validation chose, and the adapted encoder's paired difference in accuracy from the
-    published one on the same test reviews (results.paired_difference)."""
-    import pandas as pd
-    from ..engine.records import mean_std
-    from .protocol import paired_difference
+    published one on the same test reviews (protocol.paired_difference)."""
     labels, runs = target_test_labels(), target_runs(adapted, folder)
     rows = {name: {"accuracy %": mean_std(100 * r.metric_accuracy, 1),
                    "macro F1 %": mean_std([100 * binary_macro_f1(c, labels) for c in r.test_correct], 1),
@@ -143,7 +139,6 @@ def target_table(adapted: str, folder=None):
 
 def target_means(adapted: str, folder=None):
     """Mean accuracy and macro F1 (%) over seeds, one row per target_runs entry: for sentences."""
-    import pandas as pd
     labels = target_test_labels()
     return pd.DataFrame({name: {"accuracy": 100 * r.metric_accuracy.mean(),
                                 "macro_f1": 100 * sum(binary_macro_f1(c, labels) for c in r.test_correct) / len(r)}
@@ -152,13 +147,11 @@ def target_means(adapted: str, folder=None):
 
 def target_test_labels() -> list:
     """The labels of the protocol's test reviews (the profile's eval_size of them), in order."""
-    from ..engine.data import protocol_splits
     return protocol_splits(target_data(), target_profile())["test"]["label"]
 
 
 def binary_macro_f1(correct, labels) -> float:
     """Macro F1 of a two-class run from its per-item correctness: a wrong answer is the other class."""
-    import numpy as np
     labels = np.asarray(labels)
     preds = np.where(np.asarray(correct) == 1, labels, 1 - labels)
     return macro_f1(preds, labels)["macro_f1"]

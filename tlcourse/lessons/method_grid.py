@@ -8,14 +8,34 @@ BitFit and LoRA. They share data, model, loop and evaluation, and differ only in
 The data is a course dataset, a learner's file or a DatasetDict (data.load_splits); each result
 file records the data's hash, and run_grid reruns a file whose data has changed since.
 """
+import hashlib
 import json
+import math
 import os
+import tempfile
 import time
+import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ..engine.config import RESULTS, get_profile
+import numpy as np
+import safetensors.torch as weights
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from ..engine.config import CACHE, get_profile, RESULTS
+from ..engine.data import data_hash, data_name, data_source, load_splits, protocol_splits, tokenize
+from ..engine.device import pick_device, seed_everything
+from ..engine.loaders import load_model, load_tokenizer
+from ..engine.memory import PeakTracker
+from ..engine.models import classifier
+from ..engine.params import count_params
+from ..engine.records import result_name, write_json, write_result
+from ..engine.train import evaluate, fit, TrainConfig
+from ..methods.features import cached_embed, probe, train_head
+from ..methods.freezing import bitfit, discriminative_groups, freeze, two_rate_groups, unfreezing_stages
+from ..methods.lora import add_lora
 from .protocol import VERSION, Choice, search, stored
 
 METHODS = {  # name -> what it trains (for tables and the decision explorer)
@@ -94,7 +114,6 @@ class Prepared(NamedTuple):
 
 def source(exp: Experiment):
     """The experiment's whole train and test splits, with text/label (data.load_splits)."""
-    from ..engine.data import load_splits
     return load_splits(exp.data, exp.text_column, exp.label_column)
 
 
@@ -102,8 +121,6 @@ def prepare(exp: Experiment, profile, ds=None) -> Prepared:
     """Tokenised train, validation and test sets (data.protocol_splits) and the label count.
 
     ds: source(exp) when already loaded."""
-    from ..engine.data import protocol_splits, tokenize
-    from ..engine.loaders import load_tokenizer
     ds = protocol_splits(source(exp) if ds is None else ds, profile, exp.seed, exp.train_size)
     tokenizer = load_tokenizer(exp.model)
     enc = tokenize(ds, tokenizer, profile.max_length)
@@ -124,9 +141,6 @@ def _features(exp, profile, data: Prepared):
     """Frozen mean-pooled features of train, validation and test, cached on disk (validation and
     test are the same items for every seed, so they are embedded once), and what embedding the
     training and validation texts costs from scratch (the seconds it took when it was computed)."""
-    from ..engine.device import pick_device
-    from ..methods.features import cached_embed
-    from ..engine.loaders import load_model
     model = load_model(exp.model, task="base").to(pick_device())
     X, seconds = {}, {}
     for s in ("train", "validation", "test"):
@@ -137,7 +151,6 @@ def _features(exp, profile, data: Prepared):
 
 
 def _probe(exp, profile, data: Prepared):
-    from ..methods.features import probe
     X, embed_s, total = _features(exp, profile, data)
     y = {s: data.raw[s]["label"] for s in X}
     start = time.perf_counter()
@@ -151,7 +164,6 @@ def _probe(exp, profile, data: Prepared):
 
 
 def _head(exp, profile, data: Prepared):
-    from ..methods.features import train_head
     X, embed_s, total = _features(exp, profile, data)
     y = {s: data.raw[s]["label"] for s in X}
     fit = train_head(X["train"], y["train"], X["validation"], y["validation"], epochs=HEAD_EPOCHS,
@@ -167,7 +179,6 @@ def _head(exp, profile, data: Prepared):
 
 
 def _majority(exp, profile, data: Prepared):
-    import numpy as np
     top = int(np.bincount(data.raw["train"]["label"]).argmax())
     record = {"val_accuracy": float(np.mean(np.asarray(data.raw["validation"]["label"]) == top)),
               "trainable_params": 0, "total_params": 0, "checkpoint_size_mb": 0.0}
@@ -177,8 +188,6 @@ def _majority(exp, profile, data: Prepared):
 def _config(exp, profile, schedule="linear"):
     """The loop's settings: validation accuracy each epoch (or `evaluations` times over max_steps),
     early stopping with the profile's patience, best weights restored."""
-    import math
-    from ..engine.train import TrainConfig
     eval_every = math.ceil(exp.max_steps / (exp.evaluations or 1)) if exp.max_steps else None
     return TrainConfig.from_profile(profile, lr=exp.rate, epochs=exp.epochs or profile.epochs, max_steps=exp.max_steps,
                                     eval_every=eval_every, batch_size=exp.batch_size or profile.batch_size,
@@ -187,7 +196,6 @@ def _config(exp, profile, schedule="linear"):
 
 def recipe(exp: Experiment, profile, model) -> tuple:
     """(param_groups, TrainConfig, on_epoch) for one method: which weights train, how fast, how long."""
-    from ..methods.freezing import bitfit, discriminative_groups, freeze, two_rate_groups
     if exp.method == "ulmfit":  # one run: all groups in one optimizer, unfrozen top-down, one schedule
         model.requires_grad_(True)
         groups = discriminative_groups(model, exp.rate, exp.decay, exp.head_lr)
@@ -204,7 +212,6 @@ def recipe(exp: Experiment, profile, model) -> tuple:
 def ulmfit_unfreezing(model, exp: Experiment, profile):
     """on_epoch for ULMFiT's gradual unfreezing: epoch e trains the head and the top stages[e] blocks
     (one more each epoch), the last stage everything, embeddings included."""
-    from ..methods.freezing import freeze, unfreezing_stages
     stages = unfreezing_stages(model, exp.epochs or profile.epochs)
 
     def on_epoch(epoch: int):
@@ -218,13 +225,11 @@ def ulmfit_unfreezing(model, exp: Experiment, profile):
 
 def train_model(exp: Experiment, profile, model, train, tokenizer, validation=None):
     """Train `model` by the method's recipe, early-stopping on `validation`; returns the TrainResult."""
-    from ..engine.train import fit
     groups, config, on_epoch = recipe(exp, profile, model)
     return fit(model, train, validation, config, param_groups=groups, tokenizer=tokenizer, on_epoch=on_epoch)
 
 
 def _trained(exp, profile, data: Prepared):
-    from ..engine.params import count_params
     start = time.perf_counter()
     model = build_model(exp, data.num_labels)
     run = train_model(exp, profile, model, data.train, data.tokenizer, data.validation)
@@ -243,8 +248,6 @@ def _trained(exp, profile, data: Prepared):
 
 def predictions(model, dataset, tokenizer):
     """The model's predicted class for every example of a tokenised dataset, in order."""
-    import numpy as np
-    from ..engine.train import evaluate
     out = evaluate(model, dataset, tokenizer=tokenizer, compute_metrics=lambda p, y: {"predictions": p})
     return np.asarray(out["predictions"])
 
@@ -254,8 +257,6 @@ RUNNERS = {"majority": _majority, "probe": _probe, "head": _head}
 
 def saved_size_mb(model) -> float:
     """Size of what must be stored beside the public base model: the trainable weights."""
-    import tempfile
-    from safetensors.torch import save_file
     tensors = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
     with tempfile.TemporaryDirectory() as tmp:
         save_file(tensors, f"{tmp}/w.safetensors")
@@ -264,16 +265,12 @@ def saved_size_mb(model) -> float:
 
 def build_model(exp: Experiment, num_labels: int):
     """The method's model before training: the course classifier, wrapped in LoRA for "lora"."""
-    from ..methods.lora import add_lora
-    from ..engine.models import classifier
     model = classifier(exp.model, num_labels, seed=exp.seed)
     return add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
 
 
 def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
     """Where run() writes this experiment's result JSON."""
-    from ..engine.data import data_name
-    from ..engine.records import result_name
     profile = profile or get_profile()
     data = data_name(exp.data, exp.text_column, exp.label_column)
     return Path(out_dir or RESULTS / profile.name) / result_name(exp.name, exp.model, data,
@@ -282,8 +279,6 @@ def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:
 
 def from_file(path) -> Experiment:
     """An Experiment from a TOML or JSON file of its fields (for `tlcourse train CONFIG`)."""
-    import json
-    import tomllib
     text = Path(path).read_text()
     fields = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
     unknown = sorted(set(fields) - set(Experiment.__dataclass_fields__))
@@ -306,9 +301,6 @@ def run(exp: Experiment, out_dir: str | Path | None = None, profile=None, candid
 
 def _validated(exp: Experiment, profile):
     """Train one experiment and score it on validation: (record, function that scores the test set)."""
-    from ..engine.device import seed_everything
-    from ..engine.memory import PeakTracker
-    from ..engine.data import data_source
     seed_everything(exp.seed)
     whole = source(exp)
     data = prepare(exp, profile, whole)
@@ -325,14 +317,11 @@ def _validated(exp: Experiment, profile):
 
 def scored(predictions, labels) -> dict:
     """Test accuracy and the per-item correctness that paired comparisons need."""
-    import numpy as np
     correct = (np.asarray(predictions) == np.asarray(labels)).astype(int)
     return {"metrics": {"accuracy": float(correct.mean())}, "test_correct": correct.tolist()}
 
 
 def _write(exp, profile, record, score_test, candidates, out_dir) -> Path:
-    from ..engine.data import data_name
-    from ..engine.records import write_result
     record = dict(record) | score_test() | {"candidates": candidates or []}
     return write_result(out_dir or RESULTS / profile.name, method=exp.name, model=exp.model,
                         data=data_name(exp.data, exp.text_column, exp.label_column), profile=profile.name,
@@ -356,14 +345,12 @@ def choose_lr(method: str, out_dir=None, profile=None, **fields) -> Choice:
 
 def experiment_fields(exp: Experiment) -> dict:
     """The experiment's fields as a result file records them (the data as data.data_source names it)."""
-    from ..engine.data import data_source
     return asdict(replace(exp, data=data_source(exp.data)))
 
 
 def asked(exp: Experiment, profile, whole=None) -> dict:
     """What a stored run must have been made from to stand for `exp` now (protocol.stored): its
     fields, the protocol and the data. whole: source(exp) when already loaded."""
-    from ..engine.data import data_hash
     return {"experiment": experiment_fields(exp), "protocol": protocol(exp, profile),
             "data_hash": data_hash(source(exp) if whole is None else whole)}
 
@@ -379,8 +366,6 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
     fields: Experiment fields shared by every run (data=..., text_column=..., train_size=...).
     profile: the active profile, or one with fields overridden (e.g. a longer max_length).
     """
-    from tqdm.auto import tqdm
-    from ..engine.records import write_json
     profile = profile or get_profile()
     records = []
     for method in tqdm(methods, desc="methods"):
@@ -406,17 +391,13 @@ def run_grid(methods=tuple(METHODS), seeds=None, out_dir=None, skip_existing: bo
 
 
 def train_classifier(exp, profile=None, cache: bool = True):
-    """experiments.run's recipe for one method, returning the trained model (run keeps only the numbers).
+    """run's recipe for one method, returning the trained model (run keeps only the numbers).
 
     Returns (model, test metrics, data) with data = (train, test, tokenizer, num_labels, raw) from
-    experiments.prepare; training early-stops on its validation set. With cache, the weights are
+    prepare; training early-stops on its validation set. With cache, the weights are
     saved under data/cache/trained/ (trained_path) and reloaded by a later call with the same
     experiment fields, protocol and data (lesson 08 reuses lesson 07's teacher).
     """
-    import safetensors.torch as weights  # not the course's loaders.load_model
-    from ..engine.config import get_profile
-    from ..engine.device import seed_everything
-    from ..engine.train import evaluate
     profile = profile or get_profile()
     seed_everything(exp.seed)
     data = prepare(exp, profile)
@@ -437,10 +418,6 @@ def train_classifier(exp, profile=None, cache: bool = True):
 
 def trained_path(exp, profile):
     """Where train_classifier keeps the weights of `exp`: named by its fields, protocol and data."""
-    import hashlib
-    import json
-    from ..engine.config import CACHE
-    from ..engine.data import data_hash
     key = json.dumps([experiment_fields(exp), protocol(exp, profile), data_hash(source(exp))], sort_keys=True, default=str)
     name = result_path(exp, ".", profile).stem + "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     return CACHE / "trained" / f"{name}.safetensors"

@@ -8,18 +8,34 @@ and measure what it costs. Each run writes one result JSON.
     preference_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
 A result file that exists is read instead of rerun, as in lesson 10.
 """
+import hashlib
 import json
 import time
+import warnings
 from contextlib import contextmanager
-from functools import lru_cache
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..engine.config import ROOT, RESULTS, get_profile
-from .protocol import VERSION, Score, search, stored
+from ..engine.device import autocast, model_device, seed_everything
+from ..engine.infer import positive_probs
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.memory import PeakTracker
+from ..engine.params import count_params
+from ..engine.records import load_results, mean_std, result_name, write_json, write_result
+from ..engine.train import evaluate, fit, TrainConfig
+from ..methods.dpo import collator, DPOModel, preference_pairs, sequence_logps, with_reference_logps
+from ..methods.lm import IGNORE, pack_blocks
+from ..methods.lora import add_lora
+from ..methods.sft import collator as sft_collator
+from .distillation import teacher_run
+from .method_grid import saved_size_mb
+from .protocol import Score, search, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
@@ -79,7 +95,6 @@ class Judge:
 
     def positive(self, texts) -> np.ndarray:
         """P(positive) of each text, (N,)."""
-        from ..engine.infer import positive_probs
         return np.asarray(positive_probs(self.model, self.tokenizer, texts, max_length=self.max_length))
 
 
@@ -92,9 +107,6 @@ def load_judge(profile=None) -> Judge:
 def _judge(profile_name: str) -> Judge:
     """Lesson 07's teacher (full fine-tuning of MiniLM, seed 0; trained once, then cached) as the judge.
     It never saw the test split, whose openings are the held-out prompts."""
-    import warnings
-    from .distillation import teacher_run
-    from ..engine.loaders import load_tokenizer
     profile = get_profile(profile_name)
     with warnings.catch_warnings():  # lesson 07's note on its truncated training reviews is not this lesson's
         warnings.simplefilter("ignore", UserWarning)
@@ -105,7 +117,6 @@ def _judge(profile_name: str) -> Judge:
 
 def prompts(split: str, sizes: PreferenceSizes) -> list[str]:
     """The first words of the split's snippets (shuffled once, seed 0: the train split is sorted by label)."""
-    from ..engine.loaders import load_dataset
     n = {"train": sizes.train_prompts, "validation": sizes.val_prompts, "test": sizes.test_prompts}[split]
     texts = load_dataset("rotten_tomatoes")[split].shuffle(seed=0)["text"][:n]
     return [" ".join(t.split()[:sizes.prompt_words]) for t in texts]
@@ -116,7 +127,6 @@ def sample_continuations(model, tokenizer, texts, n: int, new_tokens: int, seed:
     """n continuations of each text sampled at temperature 1 (the model's own distribution).
     Returns (prompt ids per text, [n continuation ids] per text, [n decoded continuations] per text);
     a continuation ends at the model's end-of-text token (kept) or after new_tokens."""
-    from ..engine.device import autocast, model_device
     torch.manual_seed(seed)
     model.eval()
     pad, device = tokenizer.pad_token_id, model_device(model)
@@ -149,7 +159,6 @@ def preference_data(split: str, profile=None):
     """On-policy preference pairs for the split's prompts (built once by build_pairs, then read from
     runs/11_preference/; rebuilt when the profile's sizes changed)."""
     from datasets import Dataset
-    from ..engine.records import write_json
     profile = profile or get_profile()
     sizes, path = preference_sizes(profile.name), _pairs_file(split, profile)
     asked = {"prompts": len(prompts(split, sizes)), "candidates": sizes.candidates,
@@ -166,8 +175,6 @@ def build_pairs(split: str, sizes: PreferenceSizes, profile) -> dict:
     positive is chosen and the least positive rejected, when the judge calls the first positive
     (P > 0.5) and the second negative (P < 0.5). The reference's log-probabilities come along.
     Returns {"positive_share": of all candidates, "rows": the pairs}."""
-    from ..methods.dpo import preference_pairs, with_reference_logps
-    from ..engine.loaders import load_model, load_tokenizer
     model, tokenizer, judge = load_model(MODEL), load_tokenizer(MODEL), load_judge(profile)
     texts = prompts(split, sizes)
     prompt_ids, conts, decoded = sample_continuations(model, tokenizer, texts, sizes.candidates,
@@ -177,7 +184,7 @@ def build_pairs(split: str, sizes: PreferenceSizes, profile) -> dict:
     keep = [j for j in range(len(texts)) if p[j, best[j]] > 0.5 > p[j, worst[j]]]
     if not keep:
         raise ValueError(f"no {split} prompt got both a positive and a negative sample from the judge: "
-                         "raise the profile's candidates or prompts (preference_runs.SIZES)")
+                         "raise the profile's candidates or prompts (preference_tuning.SIZES)")
     pick = lambda values, which: [values[j][which[j]] for j in keep]
     pairs = preference_pairs([prompt_ids[j] for j in keep], pick(conts, best), pick(conts, worst),
                              prompt=[texts[j] for j in keep], chosen=pick(decoded, best),
@@ -199,7 +206,6 @@ def pairs_summary(split: str, profile=None) -> dict:
 def positives(pairs):
     """The pairs' chosen continuations as supervised examples: labels -100 on the prompt."""
     from datasets import Dataset
-    from ..methods.lm import IGNORE
     rows = [{"input_ids": p + c, "attention_mask": [1] * (len(p) + len(c)), "labels": [IGNORE] * len(p) + c}
             for p, c in zip(pairs["prompt_ids"], pairs["chosen_ids"])]
     return Dataset.from_list(rows)
@@ -209,8 +215,6 @@ def positives(pairs):
 def mean_kl(model, tokenizer, prompt_ids, continuations, batch_size: int = 32) -> float:
     """KL(π ‖ π_ref) estimated on continuations sampled from π: the mean over them of
     log π(y | x) − log π_ref(y | x). π_ref is the model with its adapters off; no adapters: 0."""
-    from ..engine.device import autocast, model_device
-    from ..methods.dpo import sequence_logps
     if not hasattr(model, "disable_adapter"):
         return 0.0
     rows = [(p, c) for p, group in zip(prompt_ids, continuations) for c in group]
@@ -240,9 +244,6 @@ def distinct_2(texts) -> float:
 
 def news_perplexity(model, tokenizer, sizes: PreferenceSizes, profile) -> float:
     """Perplexity on held-out general news blocks (lesson 01's drift measure)."""
-    from ..methods.lm import pack_blocks
-    from ..engine.loaders import load_dataset
-    from ..engine.train import evaluate
     news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
                        sizes.news_blocks)
     return evaluate(model, news, batch_size=8)["perplexity"]
@@ -280,12 +281,10 @@ def measure(model, tokenizer, judge: Judge, sizes: PreferenceSizes, profile, see
 
 
 def result_file(method: str, seed: int, profile, out_dir=None) -> Path:
-    from ..engine.records import result_name
     return Path(out_dir or RESULTS / profile.name) / result_name(method, MODEL, DATA, profile.name, seed)
 
 
 def _train_config(lr: float, seed: int, sizes: PreferenceSizes, profile):
-    from ..engine.train import TrainConfig
     return TrainConfig.from_profile(profile, lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size,
                                     warmup_ratio=0.1, seed=seed, eval_batch_size=16, group_by_length=False,
                                     metric="loss", log_every=1)
@@ -294,12 +293,6 @@ def _train_config(lr: float, seed: int, sizes: PreferenceSizes, profile):
 def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSizes, profile) -> tuple:
     """One LoRA fine-tune by `method` at `lr` on `train` (pairs for DPO, positives() for SFT),
     early-stopped on its loss on `val` with the best weights restored: (the peft model, the TrainResult)."""
-    from ..engine.device import seed_everything
-    from ..methods.dpo import DPOModel, collator
-    from ..engine.loaders import load_model, load_tokenizer
-    from ..methods.lora import add_lora
-    from ..methods.sft import collator as sft_collator
-    from ..engine.train import fit
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
     model = add_lora(load_model(MODEL), r=sizes.lora_r)
@@ -323,7 +316,6 @@ def asked(method: str, profile) -> dict:
 
 def pairs_digest(profile) -> str:
     """sha256 of the training and validation pairs, as preference_data builds them."""
-    import hashlib
     rows = [preference_data(split, profile).to_list() for split in ("train", "validation")]
     return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -372,17 +364,12 @@ def _trained(method: str, seed: int, profile, out_dir) -> tuple:
     return model, record | {"candidates": choice.candidates}
 
 
-def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True) -> dict:
+def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
     """Train (or not, for "before") and measure on the held-out prompts; one result file per seed,
     read back instead of rerun while it stands for the run asked now (protocol.stored)."""
-    from .method_grid import saved_size_mb
-    from ..engine.params import count_params
-    from ..engine.loaders import load_model, load_tokenizer
-    from ..engine.memory import PeakTracker
-    from ..engine.records import write_result
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    profile = get_profile()
+    profile = profile or get_profile()
     sizes, path = preference_sizes(profile.name), result_file(method, seed, profile, out_dir)
     provenance = asked(method, profile)
     if skip_existing and (record := stored(path, provenance)):
@@ -402,7 +389,6 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
 
 
 def _runs(folder):
-    from ..engine.records import load_results
     frame = load_results(folder)
     if frame.empty or not (frame.data == DATA).any():
         raise FileNotFoundError(f"no lesson 11 result files under {Path(folder).name}/: run the lesson's cells first")
@@ -411,8 +397,6 @@ def _runs(folder):
 
 def preference_table(folder):
     """One row per method (METHODS order): each measure as mean ± std over seeds, the rate chosen, the cost."""
-    import pandas as pd
-    from ..engine.records import mean_std
     frame, rows = _runs(folder), []
     for method in [m for m in METHODS if m in set(frame.method)]:
         runs = frame[frame.method == method]
@@ -430,7 +414,6 @@ def preference_table(folder):
 def compare(folder, a: str, b: str) -> tuple:
     """Paired difference a - b of the judged-positive share (points), per held-out prompt averaged over
     the seeds both ran: (mean, low, high) of its 95% t interval over the prompts, and the seeds used."""
-    from .protocol import seed_paired
     return seed_paired(_runs(folder), a, b, "prompt_positive_share", scale=100)
 
 
@@ -452,7 +435,6 @@ def plot_frontier(folder, title: str | None = None):
 
 def samples(folder, methods, n: int = 6):
     """The first n held-out prompts and each method's first sampled continuation (first seed)."""
-    import pandas as pd
     frame = _runs(folder)
     table = {}
     for method in methods:

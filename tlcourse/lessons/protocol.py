@@ -1,6 +1,6 @@
 """The protocol every lesson's experiments follow, written once.
 
-    choice = search("lora", GRID, validate, folder, asked, score=Score("val_accuracy", higher=True))
+    choice = search("lora", (1e-3, 3e-3), validate, folder, asked, score=Score("val_accuracy", higher=True))
     choice.value, choice.candidates           # the setting chosen on validation at the first seed
     record = stored(path, asked)              # a result file, only while it stands for the run asked now
     mean, low, high = paired_bootstrap(a, b)  # paired difference on the same test items, 95% interval

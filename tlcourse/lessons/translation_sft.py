@@ -8,16 +8,30 @@
 A result file is read instead of rerun while it stands for the run asked now (protocol.stored: the
 lesson's sizes, the protocol, the data and, for the domain runs, the Bible model they start from).
 """
+import hashlib
 import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..engine.config import ROOT, RESULTS, get_profile
-from .protocol import VERSION, Score, search, stored
+from ..engine.data import take
+from ..engine.device import seed_everything
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.memory import PeakTracker
+from ..engine.params import count_params
+from ..engine.records import load_results, mean_std, result_name, write_result
+from ..engine.train import evaluate
+from ..methods.lm import pack_blocks
+from ..methods.lora import add_lora, save_adapter
+from ..methods.sft import encode_pairs, fit_sft, learned_tokens, SFTSettings
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
+from ..methods.zeroshot import label_logprobs, Prompt
+from .method_grid import saved_size_mb
+from .protocol import Score, search, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 SFT_METHODS = {  # method -> (LoRA adapters?, loss on the answer only?)
@@ -37,7 +51,6 @@ DOMAIN_BASE = "sft-lora-answer"  # the Bible model the domain experiment starts 
 
 
 def result_file(method: str, data: str, seed: int, profile, out_dir=None) -> Path:
-    from ..engine.records import result_name
     return Path(out_dir or RESULTS / profile.name) / result_name(method, MODEL, data, profile.name, seed)
 
 
@@ -49,7 +62,6 @@ def adapter_dir(method: str, seed: int, profile) -> Path:
 def asked(data: str, sizes, seed: int) -> dict:
     """What a stored result must have been made from (protocol.stored): the lesson's sizes, the
     protocol, and the pairs it trained and was tested on."""
-    import hashlib
     pairs = translation_pairs(data, sizes, seed)
     text = json.dumps({split: frame.to_dict("list") for split, frame in pairs.items()}, sort_keys=True)
     return {"sizes": asdict(sizes), "protocol": VERSION, "data_hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
@@ -62,11 +74,6 @@ def _cached(path: Path, skip_existing: bool, provenance: dict):
 def cost_measures(model, tokenizer, sizes, profile) -> dict:
     """What a model knows besides translating: perplexity on general English (news_articles,
     held-out blocks) and lesson 02's zero-shot sentiment accuracy (Rotten Tomatoes test reviews)."""
-    from ..engine.data import take
-    from ..methods.lm import pack_blocks
-    from ..engine.loaders import load_dataset
-    from ..engine.train import evaluate
-    from ..methods.zeroshot import Prompt, label_logprobs
     news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer,
                        profile.lm_block_size, sizes.cost_blocks)
     reviews = take(load_dataset("rotten_tomatoes"), profile)["test"]
@@ -80,7 +87,6 @@ def cost_measures(model, tokenizer, sizes, profile) -> dict:
 def _write(path: Path, run: tuple, test, out, metrics: dict, **record) -> dict:
     """The result JSON of one run (method, data, seed, profile): corpus chrF/BLEU, the
     hypotheses and per-sentence chrF, then `metrics` and the rest of the record."""
-    from ..engine.records import write_result
     method, data, seed, profile = run
     metrics = corpus_scores(out.hypotheses, test.target) | metrics
     written = write_result(path.parent, method=method, model=MODEL, data=data, profile=profile.name, seed=seed,
@@ -92,12 +98,9 @@ def _write(path: Path, run: tuple, test, out, metrics: dict, **record) -> dict:
 
 
 def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=None,
-                  skip_existing: bool = True) -> dict:
+                  skip_existing: bool = True, profile=None) -> dict:
     """Prompt the pretrained model with k example pairs (the seed's first k training pairs)."""
-    from ..engine.params import count_params
-    from ..engine.loaders import load_model, load_tokenizer
-    from ..engine.memory import PeakTracker
-    profile = get_profile()
+    profile = profile or get_profile()
     sizes, method = translate_sizes(profile.name), "zeroshot" if k == 0 else f"fewshot-{k}"
     path, provenance = result_file(method, data, seed, profile, out_dir), asked(data, sizes, seed)
     if cached := _cached(path, skip_existing, provenance):
@@ -117,9 +120,6 @@ def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=
 
 def build_model(lora: bool, sizes, seed: int):
     """SmolLM2 as loaded, wrapped in LoRA adapters (rank sizes.lora_r, seeded) for LoRA runs."""
-    from ..engine.device import seed_everything
-    from ..engine.loaders import load_model
-    from ..methods.lora import add_lora
     seed_everything(seed)
     model = load_model(MODEL)
     return add_lora(model, r=sizes.lora_r) if lora else model
@@ -132,8 +132,6 @@ def first_seed(method: str, sizes) -> int:
 def choose_rate(method: str, profile, out_dir=None):
     """The method's rate by validation loss on the answer tokens at its first seed (protocol.search
     over its grid); Choice.winner holds the winner's (record, SFTRun) when trained in this call."""
-    from ..engine.loaders import load_tokenizer
-    from ..methods.sft import SFTSettings, encode_pairs, fit_sft
     sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
     seed, tokenizer = first_seed(method, sizes), load_tokenizer(MODEL)
     pairs = translation_pairs("bible_fr_en", sizes, seed)
@@ -151,17 +149,12 @@ def choose_rate(method: str, profile, out_dir=None):
                   describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
 
 
-def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True) -> dict:
+def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
     """Fine-tune on the seed's Bible pairs at the rate chosen on validation (choose_rate: the first
     seed's winner is not trained again), then score it on the test verses; the first seed's model
     also measures what the fine-tune cost (cost_measures: one model per method, which keeps the CPU
     run short)."""
-    from .method_grid import saved_size_mb
-    from ..engine.loaders import load_tokenizer
-    from ..methods.lora import save_adapter
-    from ..engine.memory import PeakTracker
-    from ..methods.sft import SFTSettings, encode_pairs, fit_sft, learned_tokens
-    profile = get_profile()
+    profile = profile or get_profile()
     sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
     path, provenance = result_file(method, "bible_fr_en", seed, profile, out_dir), asked("bible_fr_en", sizes, seed)
     if cached := _cached(path, skip_existing, provenance):
@@ -198,25 +191,21 @@ def domain_method(n) -> str:
     return "bible-sft-lora" + ("" if n == 0 else f"-n{'all' if n is None else n}")
 
 
-def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
+def run_domain(n, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
     """The Bible LoRA model (DOMAIN_BASE, first seed) on the interface strings: as it is (n=0), or
     after one more fine-tune on n interface pairs (None: all) at the rate the Bible run chose."""
     from peft import PeftModel
-    from ..engine.params import count_params
-    from ..engine.loaders import load_model, load_tokenizer
-    from ..engine.memory import PeakTracker
-    from ..methods.sft import SFTSettings, encode_pairs, fit_sft
-    profile = get_profile()
+    profile = profile or get_profile()
     sizes = translate_sizes(profile.name)
     seed = sizes.seeds[0]
     path = result_file(domain_method(n), "jupyter_fr_en", seed, profile, out_dir)
-    bible = run_sft(DOMAIN_BASE, seed, out_dir)
+    bible = run_sft(DOMAIN_BASE, seed, out_dir, profile=profile)
     provenance = asked("jupyter_fr_en", replace(sizes, train_pairs=n), seed) | {
         "bible_model": {"lr": bible["lr"], "val_loss": bible["metrics"]["val_loss"]}}  # the model it starts from
     if cached := _cached(path, skip_existing, provenance):
         return cached
     if not adapter_dir(DOMAIN_BASE, seed, profile).exists():  # result file present, adapter not
-        bible = run_sft(DOMAIN_BASE, seed, out_dir, skip_existing=False)
+        bible = run_sft(DOMAIN_BASE, seed, out_dir, skip_existing=False, profile=profile)
     tokenizer = load_tokenizer(MODEL)
     adapter = adapter_dir(DOMAIN_BASE, seed, profile)
     model = PeftModel.from_pretrained(load_model(MODEL), adapter, is_trainable=True)
@@ -238,7 +227,6 @@ def run_domain(n, out_dir=None, skip_existing: bool = True) -> dict:
 
 
 def _runs(folder, data: str):
-    from ..engine.records import load_results
     frame = load_results(folder)
     if frame.empty:
         raise FileNotFoundError(f"no result files under {Path(folder).name}/: run the lesson's cells first")
@@ -247,8 +235,6 @@ def _runs(folder, data: str):
 
 def translation_table(folder, data: str = "bible_fr_en"):
     """One row per method (METHODS order): test chrF and BLEU mean ± std over seeds, and the cost."""
-    import pandas as pd
-    from ..engine.records import mean_std
     frame, rows = _runs(folder, data), []
     for method in [m for m in METHODS if m in set(frame.method)]:
         runs = frame[frame.method == method]
@@ -265,7 +251,6 @@ def translation_table(folder, data: str = "bible_fr_en"):
 def domain_table(folder):
     """chrF and BLEU on the interface strings: the pretrained model, the Bible model, and the Bible
     model after 1 .. all in-domain pairs; the Bible model on its own test verses for reference."""
-    import pandas as pd
     jupyter, bible = _runs(folder, "jupyter_fr_en"), _runs(folder, "bible_fr_en")
     base = bible[(bible.method == DOMAIN_BASE) & (bible.seed == bible[bible.method == DOMAIN_BASE].seed.min())]
     rows = [{"model": f"{DOMAIN_BASE} (Bible test verses)", "in-domain pairs": 0,
@@ -282,7 +267,6 @@ def domain_table(folder):
 def cost_table(folder):
     """News perplexity and zero-shot sentiment accuracy: the pretrained model, then after each
     fine-tune (its first seed's model, the one run_sft measures), with the change."""
-    import pandas as pd
     frame = _runs(folder, "bible_fr_en")
     frame = frame[frame.method.isin(["zeroshot", *SFT_METHODS])].dropna(subset=["metric_news_ppl"])
     table = frame.groupby("method")[["metric_news_ppl", "metric_sentiment_acc"]].mean()
@@ -299,13 +283,11 @@ def cost_table(folder):
 def compare(folder, a: str, b: str, data: str = "bible_fr_en") -> tuple:
     """Paired chrF difference a - b on the same test sentences (per sentence, averaged over the seeds
     both ran): (mean, low, high) of its 95% t interval over the sentences, and the seeds used."""
-    from .protocol import seed_paired
     return seed_paired(_runs(folder, data), a, b, "sentence_chrf")
 
 
 def samples(folder, methods, data: str = "bible_fr_en", n: int = 5):
     """The first n test sentences: source, reference and each method's translation (first seed)."""
-    import pandas as pd
     frame = _runs(folder, data)
     test = translation_pairs(data, translate_sizes())["test"].head(n)
     table = pd.DataFrame({"French": test.source, "reference": test.target})

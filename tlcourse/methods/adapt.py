@@ -8,7 +8,16 @@ Lesson 08's experiments that use these (TAPT, the target task) are in lessons/do
 """
 from dataclasses import dataclass
 
+import pandas as pd
+import torch
+
 from ..engine.config import get_profile
+from ..engine.data import take, tokenize
+from ..engine.device import autocast, model_device
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.train import evaluate, fit, TrainConfig
+from .features import probe, split_features
+from .lm import pack_blocks, perplexity
 
 
 
@@ -23,7 +32,6 @@ def binary(ds):
 
 def texts_of(name: str, split: str = "train", label: int | None = None) -> list[str]:
     """The texts of one split of a course dataset, optionally only those with one label."""
-    from ..engine.loaders import load_dataset
     part = load_dataset(name)[split]
     if label is not None:
         part = part.filter(lambda row: row["label"] == label)
@@ -47,7 +55,6 @@ def domain_perplexity(model, tokenizer, texts: dict, max_length: int | None = No
 
     Windows barely overlap (stride = max_length - 1): half the compute of lm.perplexity's default,
     and the same windows before and after adaptation."""
-    from .lm import perplexity
     max_length = max_length or get_profile().lm_block_size
     return {name: perplexity(model, tokenizer, t, max_length=max_length, stride=max_length - 1,
                              progress=False) for name, t in texts.items()}
@@ -71,9 +78,6 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     """
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling
-    from ..engine.data import tokenize
-    from .lm import pack_blocks
-    from ..engine.train import TrainConfig, fit
     block = config.block_size or get_profile().lm_block_size
     train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
                                seed=config.seed, group_by_length=False, log_every=1, progress=False)
@@ -87,8 +91,6 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
 
 def accuracy_on(model, tokenizer, dataset, max_length: int | None = None) -> float:
     """Test accuracy of a classifier on a raw dataset split (text, label)."""
-    from ..engine.data import tokenize
-    from ..engine.train import evaluate
     enc = tokenize(dataset.select_columns(["text", "label"]), tokenizer,
                    max_length or get_profile().max_length)
     return evaluate(model, enc, tokenizer=tokenizer)["accuracy"]
@@ -96,7 +98,6 @@ def accuracy_on(model, tokenizer, dataset, max_length: int | None = None) -> flo
 
 def shift_table(models: dict, tests: dict, tokenizer, max_length: int | None = None):
     """Accuracy % of each model (rows) on each test set (columns): the shift, read across a row."""
-    import pandas as pd
     return pd.DataFrame({test: {name: 100 * accuracy_on(m, tokenizer, data, max_length)
                                 for name, m in models.items()}
                          for test, data in tests.items()}).round(1)
@@ -104,10 +105,6 @@ def shift_table(models: dict, tests: dict, tokenizer, max_length: int | None = N
 
 def probe_shift(source: str, target: str, model: str = "minilm-l6", profile=None, seed: int = 0):
     """Frozen-feature probes trained on each domain (rows), tested on both (columns), accuracy %."""
-    import pandas as pd
-    from ..engine.data import take
-    from .features import probe, split_features
-    from ..engine.loaders import load_dataset, load_model, load_tokenizer
     profile = profile or get_profile()
     encoder, tokenizer = load_model(model, task="base"), load_tokenizer(model)
     sets = {name: take(load_dataset(name), profile, seed=seed) for name in (source, target)}
@@ -129,9 +126,7 @@ def macro_f1(preds, labels) -> dict:
 
 def masked_lm_loss(model, tokenizer, texts, max_length: int, seed: int = 0, batch_size: int = 32) -> float:
     """Cross-entropy per masked token (15% masked, BERT's rule), the same masks at every call."""
-    import torch
     from transformers import DataCollatorForLanguageModeling
-    from ..engine.device import autocast, model_device
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     state = torch.random.get_rng_state()

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.device import autocast
+from ..engine.infer import to_device
 from ..engine.models import mean_pool
 from .freezing import blocks
 
@@ -94,8 +96,6 @@ def inference_speed(model, batches, repeats: int = 3) -> float:
     """Examples per second of a forward pass over `batches` (lists of tokenised dicts), best of n.
 
     The batches are moved to the model's device first, so only the forward passes are timed."""
-    from ..engine.device import autocast
-    from ..engine.infer import to_device
     model.eval()
     batches = [to_device(b, model) for b in batches]
     best = float("inf")

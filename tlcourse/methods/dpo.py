@@ -15,8 +15,12 @@ loop trains it like a classifier, and the evaluation's "accuracy" is the share o
 continuation gets the higher reward. π_ref never changes: its log-probabilities are computed once,
 before training (TRL's `precompute_ref_log_probs`), which halves the forward passes of every step.
 """
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
+
+from ..engine.device import autocast, model_device
 
 
 def dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta: float):
@@ -80,8 +84,6 @@ def preference_pairs(prompt_ids, chosen_ids, rejected_ids, **columns):
 def with_reference_logps(model, pairs, tokenizer, batch_size: int = 16):
     """`pairs` with ref_chosen_logps and ref_rejected_logps: log π_ref of each continuation, where
     π_ref is `model` as it is now (a peft model with its adapters switched off)."""
-    from contextlib import nullcontext
-    from ..engine.device import autocast, model_device
     collate, device, chosen, rejected = collator(tokenizer), model_device(model), [], []
     was_training = model.training
     model.eval()

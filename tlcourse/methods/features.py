@@ -5,14 +5,21 @@
     acc = probe_accuracy(X_train, y_train, X_test, y_test)
     head = train_head(X_train, y_train, X_test, y_test)   # a small torch head on the same vectors
 """
+import copy
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ..engine.config import CACHE
+from ..engine.device import mixed_precision, model_device
+from ..engine.infer import over_texts
 from ..engine.models import mean_pool
 
 
@@ -24,8 +31,6 @@ def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64,
 
     Texts are batched by length (infer.over_texts): little padding, the same vectors as in any
     order. sort=False batches them as given (to measure what sorting saves)."""
-    import torch
-    from ..engine.infer import over_texts
 
     def pooled(model, batch):  # (B, L+1 or 1, C)
         out = model(**batch, output_hidden_states=layers == "all")
@@ -42,8 +47,6 @@ def cached_embed(name: str, model, tokenizer, texts, timed: bool = False, **kwar
 
     timed=True returns (features, seconds the embedding took when it was computed), the cost of
     the features from scratch even when they come from the cache."""
-    import time
-    from ..engine.device import mixed_precision, model_device
     precision = mixed_precision("auto", model_device(model).type)  # what infer.over_texts computes in
     key = hashlib.sha256(json.dumps([name, list(texts), sorted(kwargs.items()), precision]).encode())
     path = Path(CACHE) / "features" / f"{name}-{key.hexdigest()[:16]}.npy"
@@ -121,7 +124,6 @@ class HeadResult:
 
     def predict(self, X) -> np.ndarray:
         """Predicted classes of raw (unstandardised) features (N, C) -> (N,)."""
-        import torch
         with torch.no_grad():
             return self.head((torch.as_tensor(X, dtype=torch.float32) - self.mean) / self.std).argmax(-1).cpu().numpy()
 
@@ -137,8 +139,6 @@ def train_head(X_train, y_train, X_eval, y_eval, hidden: int = 0, epochs: int = 
     scored on the evaluation features; it ends with the weights of its best epoch, and with
     `patience` stops after that many epochs without a better one.
     """
-    import torch
-    from torch import nn
     torch.manual_seed(seed)
     X, y = torch.as_tensor(X_train, dtype=torch.float32), torch.as_tensor(np.asarray(y_train))
     mean, std = X.mean(0), X.std(0) + 1e-6  # (C,)
@@ -163,10 +163,6 @@ def train_head(X_train, y_train, X_eval, y_eval, hidden: int = 0, epochs: int = 
 
 def _head_epochs(head, opt, X, y, X_eval, y_eval, epochs: int, batch_size: int, patience) -> dict:
     """Mini-batch epochs, each scored on the evaluation features; keeps the best epoch's weights."""
-    import copy
-    import time
-    import torch
-    import torch.nn.functional as F
     start, losses, curve, best_weights = time.perf_counter(), [], [], None
     for _ in range(epochs):
         head.train()

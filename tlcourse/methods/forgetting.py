@@ -6,7 +6,12 @@ MiniLM ships no masked-LM head, so its general knowledge is read through a task 
 tuned on (BBC news topics): a frozen probe on its mean-pooled features, and a nearest-neighbour
 vote that uses the features' geometry as is (no training at all, so more sensitive to drift).
 """
+import pandas as pd
+
 from ..engine.config import get_profile
+from ..engine.data import take
+from ..engine.loaders import load_dataset
+from .features import probe_accuracy, split_features
 
 
 def other_task_accuracy(encoder, tokenizer, data: str = "bbc_news", profile=None,
@@ -17,9 +22,6 @@ def other_task_accuracy(encoder, tokenizer, data: str = "bbc_news", profile=None
     its `.backbone`); the profile sets how many texts and tokens are used.
     """
     from sklearn.neighbors import KNeighborsClassifier
-    from ..engine.data import take
-    from .features import probe_accuracy, split_features
-    from ..engine.loaders import load_dataset
     profile = profile or get_profile()
     ds = take(load_dataset(data), profile, seed=seed)
     X = split_features(encoder, tokenizer, ds, max_length=profile.max_length)  # (N, C) per split
@@ -31,7 +33,6 @@ def other_task_accuracy(encoder, tokenizer, data: str = "bbc_news", profile=None
 
 def forgetting_table(before: dict, after: dict):
     """Before/after accuracies side by side, with the change in points (negative = forgotten)."""
-    import pandas as pd
     table = pd.DataFrame({"before %": before, "after %": after}) * 100
     table["change (pts)"] = table["after %"] - table["before %"]
     return table.round(1)

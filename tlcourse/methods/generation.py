@@ -5,9 +5,16 @@
     run.samples                                        # the same prompts, before vs after
 The style's held-out perplexity should fall; general news perplexity shows what was forgotten.
 """
-from dataclasses import dataclass
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
 
 from ..engine.config import get_profile
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.train import evaluate, fit, TrainConfig
+from .lm import pack_blocks, sample
+from .lora import add_lora
 
 PROMPTS = {  # course corpus -> prompts that open a passage in its style
     "hamlet": ["HAMLET\n", "Enter the KING\nKING CLAUDIUS\n"],
@@ -41,7 +48,6 @@ class StyleRun:
 
 def resolved(config: StyleConfig, profile) -> StyleConfig:
     """The config with eval_blocks and max_new_tokens sized by the profile where left as None."""
-    from dataclasses import replace
     eval_blocks = min(16, max(2, (profile.lm_train_blocks or 128) // 8))
     return replace(config, eval_blocks=config.eval_blocks or eval_blocks,
                    max_new_tokens=config.max_new_tokens or min(40, profile.lm_block_size // 3))
@@ -49,8 +55,6 @@ def resolved(config: StyleConfig, profile) -> StyleConfig:
 
 def style_blocks(tokenizer, config: StyleConfig = StyleConfig(), profile=None):
     """(train, held-out style, held-out news) LM blocks of the profile's block size."""
-    from .lm import pack_blocks
-    from ..engine.loaders import load_dataset
     profile = profile or get_profile()
     config = resolved(config, profile)
     n_train = max(1, round((profile.lm_train_blocks or 10**9) * config.block_share))
@@ -63,14 +67,12 @@ def style_blocks(tokenizer, config: StyleConfig = StyleConfig(), profile=None):
 
 def block_perplexities(model, style, general) -> dict:
     """Perplexity on held-out style blocks and on general-text (news) blocks."""
-    from ..engine.train import evaluate
     return {"style (held out)": evaluate(model, style, batch_size=8)["perplexity"],
             "general news": evaluate(model, general, batch_size=8)["perplexity"]}
 
 
 def style_samples(model, tokenizer, prompts, config: StyleConfig) -> list[str]:
     """One sampled continuation per prompt, seeded: the same seed before and after training."""
-    from .lm import sample
     return [sample(model, tokenizer, p, max_new_tokens=config.max_new_tokens,
                    temperature=config.temperature, top_k=50, seed=config.seed)[0] for p in prompts]
 
@@ -78,10 +80,6 @@ def style_samples(model, tokenizer, prompts, config: StyleConfig) -> list[str]:
 def finetune_style(config: StyleConfig = StyleConfig(), model=None, tokenizer=None,
                    profile=None, prompts=None) -> StyleRun:
     """LoRA-fine-tune SmolLM2 (or `model`) on a style corpus; measure it before and after."""
-    import pandas as pd
-    from ..engine.loaders import load_model, load_tokenizer
-    from .lora import add_lora
-    from ..engine.train import TrainConfig, fit
     profile = profile or get_profile()
     tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     model = model or load_model("smollm2-135m")

@@ -8,12 +8,14 @@
 import math
 import random
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
+from ..engine.infer import length_batches
 
 IGNORE = -100  # label value that cross-entropy skips (padding, tokens already scored)
 
@@ -33,7 +35,6 @@ def next_token_probs(model, tokenizer, prompt: str) -> torch.Tensor:
 
 def next_token_table(model, tokenizer, prompt: str, k: int = 10):
     """The k most likely next tokens with their probabilities (a DataFrame, most likely first)."""
-    import pandas as pd
     top = next_token_probs(model, tokenizer, prompt).topk(k)
     return pd.DataFrame({"token": [repr(tokenizer.decode([i])) for i in top.indices.tolist()],
                          "probability": top.values.tolist()}, index=pd.RangeIndex(1, k + 1, name="rank"))
@@ -67,7 +68,6 @@ def _pad(batch: list, pad_id: int, device):
 @torch.inference_mode()
 def token_nll(model, tokenizer, texts, max_length=None, stride=None, batch_size=8, progress=True):
     """Summed negative log-likelihood (nats) of the scored tokens of `texts`, and how many."""
-    from ..engine.infer import length_batches
     texts = [texts] if isinstance(texts, str) else list(texts)
     max_length = max_length or get_profile().lm_block_size
     wins = [w for t in texts for w in windows(_ids(tokenizer, t), max_length, stride or max_length // 2)]

@@ -6,9 +6,14 @@
 """
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
 from ..engine.config import get_profile
+from ..engine.loaders import load_dataset, load_tokenizer
+from ..engine.params import count_params
+from ..engine.train import fit, TrainConfig
+from .lm import pack_blocks, sample
 
 SMOLLM2_TOKENS = 2e12  # SmolLM2-135M's pretraining tokens (Allal et al. 2025, model card)
 
@@ -53,8 +58,6 @@ def tiny_gpt(tokenizer, config: TinyGPTConfig = TinyGPTConfig(), block_size: int
 
 def news_blocks(tokenizer, profile=None, eval_blocks: int = 16):
     """(train, eval) LM blocks of the news_articles corpus, sized by the profile."""
-    from .lm import pack_blocks
-    from ..engine.loaders import load_dataset
     profile = profile or get_profile()
     ds = load_dataset("news_articles")
     train = pack_blocks(ds["train"]["text"], tokenizer, profile.lm_block_size, profile.lm_train_blocks)
@@ -64,9 +67,6 @@ def news_blocks(tokenizer, profile=None, eval_blocks: int = 16):
 
 def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, profile=None) -> PretrainRun:
     """Train a tiny GPT from scratch on news articles with the course's loop (`train.fit`)."""
-    from ..engine.params import count_params
-    from ..engine.loaders import load_tokenizer
-    from ..engine.train import TrainConfig, fit
     profile = profile or get_profile()
     tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     train, held_out = news_blocks(tokenizer, profile, config.eval_blocks)
@@ -84,7 +84,5 @@ def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, prof
 
 def side_by_side(models: dict, tokenizer, prompts, **sample_kw):
     """One row per prompt, one column per model: a sampled continuation from each."""
-    import pandas as pd
-    from .lm import sample
     return pd.DataFrame({name: [sample(m, tokenizer, p, **sample_kw)[0] for p in prompts]
                          for name, m in models.items()}, index=pd.Index(prompts, name="prompt"))

@@ -4,7 +4,7 @@ the loss on the answer only (or on every token), trained with the course's loop.
     chat = messages("Une réponse douce calme la fureur.", "A gentle answer turns away wrath.")
     ex = encode_chat(tok, chat, answer_only=True)     # input_ids, attention_mask, labels (-100 on the prompt)
     train = encode_pairs(tok, sources, targets)       # a datasets.Dataset of such examples
-    best, losses = train_sft(build, train, val, tok, lrs=(5e-4, 2e-3))  # one fit per rate, best on validation
+    run = fit_sft(model, train, val, tok, SFTSettings(lr=1e-3))  # one fit; lessons/translation_sft chooses the rate
 
 A chat example is system + user turns (the prompt) followed by the assistant turn (the answer).
 With `answer_only=True` the labels are -100 on every prompt token, so the loss (and the gradient)
@@ -13,7 +13,8 @@ comes from the answer alone: what TRL's SFTTrainer calls completion-only loss.
 import time
 from dataclasses import dataclass
 
-from .lm import IGNORE  # label value that cross-entropy skips
+from ..engine.train import fit, TrainConfig
+from .lm import IGNORE
 INSTRUCTION = "Translate to English: "  # the user turn is this, then the French text
 
 
@@ -79,7 +80,7 @@ class SFTSettings:
 @dataclass
 class SFTRun:
     model: object  # the trained model (a peft model for LoRA)
-    result: object  # tlcourse.train.TrainResult of the fit
+    result: object  # tlcourse.engine.train.TrainResult of the fit
     lr: float  # the learning rate it trained at
     val_loss: float  # answer-token loss on the validation pairs after training
     seconds: float  # wall time of the fit (training and the validation loss)
@@ -87,23 +88,8 @@ class SFTRun:
 
 def fit_sft(model, train, val, tokenizer, config: SFTSettings) -> SFTRun:
     """One fit of `model` on encoded chats; validation loss measured after the last epoch."""
-    from ..engine.train import TrainConfig, fit
     start = time.perf_counter()
     cfg = TrainConfig(lr=config.lr, epochs=config.epochs, batch_size=config.batch_size,
                       warmup_ratio=0.1, seed=config.seed, eval_batch_size=16, log_every=1, progress=False)
     result = fit(model, train, val, cfg, collate_fn=collator(tokenizer))
     return SFTRun(model, result, config.lr, result.metrics["loss"], time.perf_counter() - start)
-
-
-def train_sft(build_model, train, val, tokenizer, lrs, config: SFTSettings = SFTSettings()) -> tuple:
-    """Fit a fresh `build_model()` at every learning rate in `lrs`; keep the one with the lowest
-    validation loss. `val` is encoded answer-only, so every method is judged on the same tokens.
-    Returns (best SFTRun, {lr: validation loss})."""
-    from dataclasses import replace
-    best, losses = None, {}
-    for lr in lrs:
-        run = fit_sft(build_model(), train, val, tokenizer, replace(config, lr=lr))
-        losses[lr] = run.val_loss
-        if best is None or run.val_loss < best.val_loss:
-            best = run
-    return best, losses

@@ -5,13 +5,16 @@
 """
 from functools import lru_cache
 
+import pandas as pd
+
+from ..engine.loaders import load_tokenizer
+
 TOKENIZERS = ("minilm-l6", "smollm2-135m", "gpt2-bpe")  # course names, see loaders.TOKENIZERS
 
 
 @lru_cache(maxsize=None)
 def get_tokenizer(name: str):
     """A course tokenizer by name, loaded once per process."""
-    from ..engine.loaders import load_tokenizer
     return load_tokenizer(name)
 
 
@@ -41,7 +44,6 @@ def vocab_size(tokenizer) -> int:
 
 def show_tokens(text: str, names=TOKENIZERS):
     """One row per tokeniser: how many tokens, and the pieces joined by '|'."""
-    import pandas as pd
     rows = [{"tokenizer": n, "vocab": vocab_size(n), "tokens": len(p := pieces(n, text)),
              "pieces": "|".join(p)} for n in names]
     return pd.DataFrame(rows).set_index("tokenizer")
@@ -49,7 +51,6 @@ def show_tokens(text: str, names=TOKENIZERS):
 
 def compare_tokenizers(texts: dict, names=TOKENIZERS):
     """Tokens and characters per token for each {label: text} under each tokeniser (long format)."""
-    import pandas as pd
     rows = [{"text": label, "tokenizer": n, "chars": len(text), "tokens": len(ids := encode(n, text)),
              "chars_per_token": len(text) / max(len(ids), 1)}
             for label, text in texts.items() for n in names]

@@ -4,7 +4,7 @@
     pairs = translation_pairs("bible_fr_en", sizes, seed=0)    # {"train", "validation", "test"}: DataFrames
     out = translate(model, tok, pairs["test"].source, pairs["test"].target)
     corpus_scores(out.hypotheses, pairs["test"].target)        # {"chrf": ..., "bleu": ...}
-The lesson's experiments, each writing a result JSON, are in tlcourse.translation_runs.
+The lesson's experiments, each writing a result JSON, are in tlcourse.lessons.translation_sft.
 """
 import math
 import time
@@ -14,7 +14,10 @@ import numpy as np
 import torch
 
 from ..engine.config import get_profile
+from ..engine.device import autocast, model_device
+from ..engine.loaders import load_dataset
 from .sft import chat_ids, messages
+from .zeroshot import batch_cache, prefix_kv
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,6 @@ def translate_sizes(profile: str | None = None) -> TranslateSizes:
 def translation_pairs(name: str, sizes: TranslateSizes, seed: int = 0) -> dict:
     """{split: DataFrame with source, target} of short pairs: train drawn by `seed`, validation and
     test by seed 0 (fixed for every run). A size of None takes every short pair."""
-    from ..engine.loaders import load_dataset
     ds, out = load_dataset(name), {}
     for split, n in (("train", sizes.train_pairs), ("validation", sizes.val_pairs),
                      ("test", sizes.test_pairs)):
@@ -116,10 +118,8 @@ def first_line(text: str) -> str:
 
 def _generate(model, tokenizer, ids, mask, kv, max_new_tokens: int):
     """Greedy continuation of one batch after the cached prefix: the new tokens (B, N), on the CPU."""
-    from ..engine.device import autocast
-    from .zeroshot import _batch_cache
     with autocast(model):  # the course's precision: bf16 where the device computes it, else fp32
-        out = model.generate(input_ids=ids, attention_mask=mask, cache=_batch_cache(kv, len(ids)),
+        out = model.generate(input_ids=ids, attention_mask=mask, cache=batch_cache(kv, len(ids)),
                              do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
                              pad_token_id=tokenizer.pad_token_id)  # (B, P + S + N)
     return out[:, ids.shape[1]:].cpu()
@@ -130,15 +130,13 @@ def translate(model, tokenizer, sources, references, examples=(), batch_size: in
     """Greedy translations, batched. The prompt part every sentence shares runs through the model
     once and its keys/values are reused (a KV cache); each sentence's own tokens follow padding,
     sorted by length; decoding (with the cache) stops at end-of-turn or the batch's token budget."""
-    from ..engine.device import autocast, model_device
-    from .zeroshot import _prefix_kv
     prompts = [chat_ids(tokenizer, messages(s, examples=examples), generation_prompt=True) for s in sources]
     P = min(common_prefix(prompts), min(map(len, prompts)) - 1)  # each row keeps at least one own token
     budgets, device = token_budgets(tokenizer, references), model_device(model)
     model.eval()
     hypotheses, new_tokens, start = [""] * len(prompts), 0, time.perf_counter()
     with autocast(model):
-        kv = _prefix_kv(model.get_decoder(), torch.tensor([prompts[0][:P]], device=device))  # per layer (1, H, P, D)
+        kv = prefix_kv(model.get_decoder(), torch.tensor([prompts[0][:P]], device=device))  # per layer (1, H, P, D)
     order = np.argsort([len(p) for p in prompts], kind="stable")
     for batch in np.array_split(order, math.ceil(len(order) / batch_size)):
         ids, mask = _pad_middle(prompts[0][:P], [prompts[i][P:] for i in batch], tokenizer.pad_token_id, device)

@@ -4,29 +4,24 @@
     logp = label_logprobs(lm, tok, texts, prompt)             # (N, K) log p(label word | prompt)
     shots = fewshot_prompt(ds["train"], k=4, seed=0)          # k labelled reviews in the prompt
     sims = embed_similarity(encoder, tok, texts, DESCRIPTIONS)  # (N, K) cosine to label descriptions
-    run_baseline("fewshot-lm", seed=1)                        # one result JSON in results/<profile>/
 
 The part of the prompt before the review (instruction, examples, chat system turn) is the same
 for every review: it runs through the model once and its keys/values are reused (a KV cache).
 """
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from ..engine.config import RESULTS, get_profile
-from ..engine.device import autocast, model_device, pick_device
+from ..engine.config import get_profile
+from ..engine.device import autocast, model_device
 from ..engine.infer import length_batches
+from .features import embed
 
 LABEL_WORDS = (" negative", " positive")  # Rotten Tomatoes label order: 0 rotten, 1 fresh
 DESCRIPTIONS = ("a negative movie review", "a positive movie review")
 MARK = "\x00REVIEW\x00"  # stands for the review while a prompt is rendered, then split on
-METHODS = {  # result method name -> (model, what it does)
-    "zeroshot-lm": ("smollm2-135m", "prompt SmolLM2, compare the label words' next-token probabilities"),
-    "fewshot-lm": ("smollm2-135m", "the same, with k labelled training reviews in the prompt"),
-    "zeroshot-embed": ("minilm-l6", "cosine similarity of MiniLM embeddings to label descriptions"),
-}
 
 
 @dataclass(frozen=True)
@@ -65,13 +60,13 @@ def label_token_ids(tokenizer, words) -> list[int]:
     return [t[0] for t in ids]
 
 
-def _prefix_kv(decoder, ids) -> list:
+def prefix_kv(decoder, ids) -> list:
     """Keys and values of the shared prefix, once: per layer a pair of (1, H, P, D). ids: (1, P)."""
     cache = decoder(input_ids=ids, use_cache=True).cache
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def _batch_cache(kv: list, batch: int):
+def batch_cache(kv: list, batch: int):
     """A fresh cache holding the prefix for every row of a batch: (B, H, P, D) views, no copy.
     The forward pass appends to a cache, so each batch needs its own."""
     from transformers import DynamicCache
@@ -98,7 +93,6 @@ def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_siz
     Reviews are cut to max_length tokens (default: the profile's), sorted by length so a
     batch holds similar lengths, and right-padded; each row is read at its last real token.
     """
-    from tqdm.auto import tqdm
     if not len(texts):
         raise ValueError("no texts to score: pass a list of reviews")
     word_ids = label_token_ids(tokenizer, prompt.label_words)  # (K,)
@@ -112,13 +106,13 @@ def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_siz
     out = np.zeros((len(rows), len(word_ids)), dtype=np.float32)
     with autocast(model):
         prefix = torch.tensor([tokenizer(before)["input_ids"]], device=device)  # (1, P)
-        kv = _prefix_kv(decoder, prefix)
+        kv = prefix_kv(decoder, prefix)
         for batch in tqdm(length_batches([len(r) for r in rows], batch_size), desc="scoring",
                           disable=not progress):
             ids, mask = _pad_right([rows[i] for i in batch], tokenizer.pad_token_id, device)  # (B, T) each
             full = torch.cat([torch.ones_like(prefix).expand(len(batch), -1), mask], 1)  # (B, P + T)
             hidden = decoder(input_ids=ids, attention_mask=full,
-                             cache=_batch_cache(kv, len(batch))).last_hidden_state  # (B, T, C)
+                             cache=batch_cache(kv, len(batch))).last_hidden_state  # (B, T, C)
             last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]  # (B, C) at each row's last token
             logp = head(last).float().log_softmax(-1)  # (B, V): only these rows need the vocab
             out[batch] = logp[:, word_ids].cpu().numpy()
@@ -141,7 +135,6 @@ def fewshot_prompt(train, k: int, seed: int, prompt: Prompt = Prompt()) -> Promp
 def embed_similarity(model, tokenizer, texts, descriptions=DESCRIPTIONS, max_length: int | None = None,
                      progress: bool = True) -> np.ndarray:
     """Cosine similarity of each text's mean-pooled embedding to each description's: (N, K)."""
-    from .features import embed
     max_length = max_length or get_profile().max_length
     X = embed(model, tokenizer, list(texts), max_length=max_length, progress=progress)  # (N, C)
     D = embed(model, tokenizer, list(descriptions), max_length=max_length, progress=False)  # (K, C)
@@ -153,63 +146,3 @@ def confusion(y_true, y_pred, classes: int) -> np.ndarray:
     """Counts (K, K): row = true label, column = predicted label."""
     return np.bincount(np.asarray(y_true) * classes + np.asarray(y_pred),
                        minlength=classes * classes).reshape(classes, classes)
-
-
-def _scores(method, seed, k, prompt, ds, max_length: int):
-    """(N, K) scores of the test reviews, the model's parameter count, labelled examples used."""
-    from ..engine.loaders import load_model, load_tokenizer
-    model_name = METHODS[method][0]
-    tokenizer, texts = load_tokenizer(model_name), list(ds["test"]["text"])
-    model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base").to(pick_device())
-    total = sum(p.numel() for p in model.parameters())
-    if method == "zeroshot-embed":
-        return embed_similarity(model, tokenizer, texts, max_length=max_length, progress=False), total, 0
-    if method == "fewshot-lm":
-        prompt = fewshot_prompt(ds["train"], k, seed, prompt)
-    scores = label_logprobs(model, tokenizer, texts, prompt, max_length=max_length, progress=False)
-    return scores, total, len(prompt.examples)
-
-
-def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
-                 profile=None) -> dict:
-    """Score the profile's test reviews with one baseline and write its result JSON; the record.
-
-    The record also keeps the confusion matrix and the label words or descriptions used.
-    """
-    import json
-    from pathlib import Path
-    from ..engine.data import take
-    from ..engine.loaders import load_dataset
-    from ..engine.memory import PeakTracker
-    from ..engine.records import write_result
-    if method not in METHODS:
-        raise ValueError(f"unknown baseline {method!r}; use one of {', '.join(METHODS)}")
-    profile = profile or get_profile()
-    ds = take(load_dataset("rotten_tomatoes"), profile)
-    start = time.perf_counter()
-    with PeakTracker() as mem:
-        scores, total, shots = _scores(method, seed, k, prompt, ds, profile.max_length)
-    wall = time.perf_counter() - start
-    y, pred = np.asarray(ds["test"]["label"]), scores.argmax(1)
-    how = ({"descriptions": list(DESCRIPTIONS)} if method == "zeroshot-embed" else
-           {"label_words": list(prompt.label_words), "chat": prompt.chat, "k": shots})
-    path = write_result(out_dir or RESULTS / profile.name, method, METHODS[method][0], "rotten_tomatoes",
-                        profile.name, seed, {"accuracy": float((pred == y).mean())}, 0, total, wall,
-                        mem.mb, 0.0, train_size=shots, test_size=len(y),
-                        confusion=confusion(y, pred, scores.shape[1]).tolist(), **how)
-    return json.loads(Path(path).read_text())
-
-
-def plot_confusions(confusions: dict, names):
-    """One heat map per baseline ({title: (K, K) counts}): rows true label, columns predicted."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(confusions), figsize=(3 * len(confusions), 3), squeeze=False)
-    for ax, (title, counts) in zip(axes[0], confusions.items()):
-        counts = np.asarray(counts)
-        ax.imshow(counts, cmap="Blues", vmin=0)
-        for (i, j), n in np.ndenumerate(counts):
-            ax.text(j, i, n, ha="center", va="center", color="white" if n > counts.max() / 2 else "black")
-        ax.set(title=title, xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
-               yticklabels=names, xlabel="predicted", ylabel="true")
-    fig.tight_layout()
-    return fig

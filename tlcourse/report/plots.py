@@ -1,4 +1,12 @@
 """Figures the lessons share: method comparisons from result files, memory, training curves."""
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..lessons.choosing import pareto_front
+from ..methods.freezing import blocks, head_parameters
+
 
 COST_COLUMNS = {  # result column -> panel title
     "metric_accuracy": "test accuracy",
@@ -11,7 +19,7 @@ COST_COLUMNS = {  # result column -> panel title
 def method_bars(frame, methods, columns=None, scale=None, title=None):
     """One panel per column: the mean over seeds of each method (error bar = std), in order.
 
-    frame: results.load_results(); methods: result method names in the order to draw;
+    frame: records.load_results(); methods: result method names in the order to draw;
     columns: {column: panel title} (default COST_COLUMNS); scale: {column: factor}.
     """
     import matplotlib.pyplot as plt
@@ -107,7 +115,6 @@ def layer_probe_curve(accuracies, floor=None, ax=None, title=None, split: str = 
     split: which set the accuracies were measured on (the y-axis label).
     """
     import matplotlib.pyplot as plt
-    import numpy as np
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
     acc = np.asarray(accuracies) * 100
@@ -126,7 +133,7 @@ def layer_probe_curve(accuracies, floor=None, ax=None, title=None, split: str = 
 def accuracy_vs_params(frame, methods, ax=None, title=None):
     """Mean test accuracy (error bar = std over seeds) against trainable parameters, log x.
 
-    frame: results.load_results(); methods: the result method names to draw.
+    frame: records.load_results(); methods: the result method names to draw.
     """
     import matplotlib.pyplot as plt
     if ax is None:
@@ -161,7 +168,6 @@ def layer_learning_rates(model, groups, ax=None, title=None):
     """Bars of the learning rate each part of `model` gets from optimizer `groups` (log y):
     embeddings, every transformer block bottom to top, then the head."""
     import matplotlib.pyplot as plt
-    from ..methods.freezing import blocks, head_parameters
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     rate = {id(p): g["lr"] for g in groups for p in g["params"]}
@@ -219,7 +225,6 @@ def accuracy_vs_speed(table, teacher: str = "teacher", ax=None, title=None):
 def soft_vs_hard(tokens, probs, target: str, ax=None, title=None):
     """The teacher's top next-token probabilities (soft target) beside the one-hot hard target."""
     import matplotlib.pyplot as plt
-    import numpy as np
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.5))
     x = np.arange(len(tokens))
@@ -234,7 +239,6 @@ def soft_vs_hard(tokens, probs, target: str, ax=None, title=None):
 def group_score_bars(scores: dict, ax=None, title=None):
     """Mean P(positive) per group word, one bar set per model: {model label: Series by group}."""
     import matplotlib.pyplot as plt
-    import pandas as pd
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.5))
     frame = pd.DataFrame(scores)
@@ -251,7 +255,6 @@ def _log_axis(ax, ticks=None):
     """A log x axis labelled in plain numbers: at `ticks` only (measured sizes), else at 1-2-5 steps
     when the data span under two decades (so such an axis still has labels) and at decades beyond;
     no minor ticks to collide with the labels."""
-    import math
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     ax.set_xscale("log")
     if ticks is not None:
@@ -310,7 +313,6 @@ def pareto(points, costs=PARETO_COSTS, title=None):
     named in one legend beside the panels (same colour in every panel), not on the points."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from ..lessons.choosing import pareto_front
     fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs) + 1.6, 3.8), squeeze=False)
     colors = {m: f"C{i}" for i, m in enumerate(points.index)}
     for ax, (cost, label) in zip(axes[0], costs.items()):
@@ -327,4 +329,19 @@ def pareto(points, costs=PARETO_COSTS, title=None):
     fig.legend(handles=handles, loc="center right", fontsize=8)
     fig.suptitle(title or "Accuracy against cost: stars are Pareto-optimal")
     fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
+    return fig
+
+
+def plot_confusions(confusions: dict, names):
+    """One heat map per baseline ({title: (K, K) counts}): rows true label, columns predicted."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(confusions), figsize=(3 * len(confusions), 3), squeeze=False)
+    for ax, (title, counts) in zip(axes[0], confusions.items()):
+        counts = np.asarray(counts)
+        ax.imshow(counts, cmap="Blues", vmin=0)
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, n, ha="center", va="center", color="white" if n > counts.max() / 2 else "black")
+        ax.set(title=title, xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
+               yticklabels=names, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
     return fig

@@ -8,12 +8,23 @@ The one difference is each side's default sampling: tlcourse groups examples of 
 untimed warm-up run each. Throughput is examples per second of the whole training call.
 """
 import json
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from ..engine.data import tokenize
+from ..engine.device import mixed_precision
+from ..engine.loaders import load_dataset, load_model, load_tokenizer, resolve_model
+from ..engine.models import classifier
+from ..engine.records import hardware, versions
+from ..engine.telemetry import flops_per_token, model_flops_utilisation
+from ..engine.train import fit, TrainConfig
+from ..methods.features import embed
+from ..methods.lm import pack_blocks
 
 SIDES = {
     "tlcourse": "tlcourse.fit: Accelerate loop; SeededSampler with length grouping (transformers' "
@@ -58,7 +69,6 @@ def _model(model_dir, seed):
 
 
 def run_tlcourse(model_dir, data, collate, steps, batch_size, lr, seed, precision):
-    from ..engine.train import TrainConfig, fit
 
     model = _model(model_dir, seed)
     cfg = TrainConfig(lr=lr, max_steps=steps, batch_size=batch_size, warmup_ratio=0.0, weight_decay=0.0,
@@ -116,9 +126,6 @@ def bench_trainer(model_dir, texts, labels, steps=30, batch_size=16, max_length=
 def _bench(model_dir, texts, labels, steps, batch_size, max_length, repeats, lr, seed, gpu):
     from transformers import AutoTokenizer, DataCollatorWithPadding
 
-    from ..engine.records import hardware, versions
-    from ..engine.device import mixed_precision
-    from ..engine.telemetry import flops_per_token, model_flops_utilisation
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
@@ -157,7 +164,6 @@ def bench_course_model(steps=30, batch_size=16, max_length=64, repeats=3, gpu=Fa
                        out_json="results/bench/bench_trainer.json", model="minilm-l6"):
     """bench_trainer on a course model: Rotten Tomatoes snippets, or for lengths past 128 tokens BBC
     articles (long enough to fill 512 tokens), labelled business or not."""
-    from ..engine.loaders import load_dataset, resolve_model
     if max_length <= 128:
         train = load_dataset("rotten_tomatoes")["train"]
         texts, labels = train["text"], train["label"]
@@ -177,13 +183,6 @@ PRECISION_WORKLOADS = {
 
 def _precision_workloads(texts, labels, steps):
     """{name: run(precision) -> examples per second}, each on real course models and texts."""
-    import os
-    from ..engine.data import tokenize
-    from ..methods.features import embed
-    from ..methods.lm import pack_blocks
-    from ..engine.loaders import load_model, load_tokenizer
-    from ..engine.models import classifier
-    from ..engine.train import TrainConfig, fit
     from datasets import Dataset
     mini_tok, smol_tok = load_tokenizer("minilm-l6"), load_tokenizer("smollm2-135m")
     cls = tokenize(Dataset.from_dict({"text": texts[:16 * steps], "label": labels[:16 * steps]}), mini_tok, 64)
@@ -214,8 +213,6 @@ def bench_precision(steps: int = 4, repeats: int = 3, out_json="results/bench/be
 
     Each workload runs once untimed in each precision, then `repeats` times each, alternating which
     precision goes first; the ratio is median bf16 throughput / median fp32 throughput."""
-    from ..engine.loaders import load_dataset
-    from ..engine.records import hardware, versions
     train = load_dataset("rotten_tomatoes")["train"]
     runs = _precision_workloads(list(train["text"][:1024]), list(train["label"][:1024]), steps)
     report = {"steps": steps, "repeats": repeats, "workloads": PRECISION_WORKLOADS,

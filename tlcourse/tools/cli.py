@@ -140,7 +140,6 @@ def main(argv=None) -> int:
     res = sub.add_parser("results", help="run the method grid and/or print its table")
     res.add_argument("--run", action="store_true", help="run every method x seed of the profile")
     res.add_argument("--rerun", action="store_true", help="with --run: also redo existing files")
-    res.add_argument("--table", action="store_true", help="print the table (the default)")
     res.add_argument("--readme", action="store_true", help="write the table into README.md")
     res.add_argument("--profile", help="which results/<profile>/ to read (default: active)")
     res.add_argument("--curves", action="store_true", help="the learning curves (lesson 09) instead: "

@@ -3,6 +3,7 @@ from ..engine import assets
 from ..engine.assets import FIX, CACHE
 from ..engine.config import get_profile, offline
 from ..engine.corpora import DATASETS
+from ..engine.device import describe_precision, pick_device
 from ..engine.loaders import MODELS, dataset_dir, model_dir
 from ..engine.records import versions
 
@@ -16,7 +17,6 @@ def asset_states() -> dict:
 
 def doctor(show=print) -> bool:
     """Print the report; True when every asset is verified."""
-    from ..engine.device import describe_precision, pick_device
     profile = get_profile()
     show("versions   " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     show(f"device     {pick_device()}; {describe_precision()}")

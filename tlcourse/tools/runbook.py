@@ -3,13 +3,17 @@
 Outputs are committed, so they must not hold machine paths, timestamps or tokens that make
 diffs noisy: after running, the checkout's path is replaced by "." and cell timing is dropped.
 """
+import atexit
+import json
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from ..engine.config import ROOT, profile_name
+from ..engine.config import profile_name, RESULTS, ROOT
+
 
 SECRET = re.compile(r"hf_[A-Za-z0-9]{20,}")  # a hub token pasted into a cell
 CELL_FILE = re.compile(r"/[^\s:]*/ipykernel_\d+/\d+\.py")  # where a warning raised in a cell points
@@ -76,7 +80,6 @@ def _run_or_interrupted(path: Path) -> float:
     """run_notebook in a worker thread, so Ctrl-C reaches this thread as KeyboardInterrupt (nbclient
     installs its own SIGINT handler only in the main thread, and its clean-up after one raises an
     unrelated AssertionError). On Ctrl-C the kernel is killed and Interrupted raised."""
-    import threading
     clients, outcome = [], {}
 
     def work():
@@ -100,7 +103,6 @@ def _run_or_interrupted(path: Path) -> float:
 
 
 def _kill_kernel(client) -> None:
-    import atexit
     atexit.unregister(client._cleanup_kernel)  # the kernel is gone: nothing left to clean up at exit
     process = getattr(getattr(client.km, "provisioner", None), "process", None)
     if process is not None and process.poll() is None:
@@ -109,8 +111,6 @@ def _kill_kernel(client) -> None:
 
 def run(paths) -> dict:
     """Run each notebook; print the wall time of each and record it in lesson_times.json."""
-    import json
-    from ..engine.config import RESULTS
     times_file = RESULTS / profile_name() / "lesson_times.json"
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
     print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")

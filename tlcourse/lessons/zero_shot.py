@@ -1,0 +1,65 @@
+"""Lesson 02's experiment: the zero-shot baselines scored on the profile's test reviews, one result
+JSON each (the floor every trained method of lessons 03-09 is read against).
+
+    run_baseline("zeroshot-lm")                 # prompt SmolLM2, compare the label words
+    run_baseline("fewshot-lm", seed=1, k=4)     # 4 labelled training reviews in the prompt
+    run_baseline("zeroshot-embed")              # MiniLM embeddings against label descriptions
+"""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.config import RESULTS, get_profile
+from ..engine.data import take
+from ..engine.device import pick_device
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.memory import PeakTracker
+from ..engine.records import write_result
+from ..methods.zeroshot import confusion, DESCRIPTIONS, embed_similarity, fewshot_prompt, label_logprobs, Prompt
+
+METHODS = {  # result method name -> (model, what it does)
+    "zeroshot-lm": ("smollm2-135m", "prompt SmolLM2, compare the label words' next-token probabilities"),
+    "fewshot-lm": ("smollm2-135m", "the same, with k labelled training reviews in the prompt"),
+    "zeroshot-embed": ("minilm-l6", "cosine similarity of MiniLM embeddings to label descriptions"),
+}
+
+
+def _scores(method, seed, k, prompt, ds, max_length: int):
+    """(N, K) scores of the test reviews, the model's parameter count, labelled examples used."""
+    model_name = METHODS[method][0]
+    tokenizer, texts = load_tokenizer(model_name), list(ds["test"]["text"])
+    model = load_model(model_name, task="causal-lm" if method.endswith("-lm") else "base").to(pick_device())
+    total = sum(p.numel() for p in model.parameters())
+    if method == "zeroshot-embed":
+        return embed_similarity(model, tokenizer, texts, max_length=max_length, progress=False), total, 0
+    if method == "fewshot-lm":
+        prompt = fewshot_prompt(ds["train"], k, seed, prompt)
+    scores = label_logprobs(model, tokenizer, texts, prompt, max_length=max_length, progress=False)
+    return scores, total, len(prompt.examples)
+
+
+def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
+                 profile=None) -> dict:
+    """Score the profile's test reviews with one baseline and write its result JSON; the record.
+
+    The record also keeps the confusion matrix and the label words or descriptions used.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}; use one of {', '.join(METHODS)}")
+    profile = profile or get_profile()
+    ds = take(load_dataset("rotten_tomatoes"), profile)
+    start = time.perf_counter()
+    with PeakTracker() as mem:
+        scores, total, shots = _scores(method, seed, k, prompt, ds, profile.max_length)
+    wall = time.perf_counter() - start
+    y, pred = np.asarray(ds["test"]["label"]), scores.argmax(1)
+    how = ({"descriptions": list(DESCRIPTIONS)} if method == "zeroshot-embed" else
+           {"label_words": list(prompt.label_words), "chat": prompt.chat, "k": shots})
+    path = write_result(out_dir or RESULTS / profile.name, method=method, model=METHODS[method][0],
+                        data="rotten_tomatoes", profile=profile.name, seed=seed,
+                        metrics={"accuracy": float((pred == y).mean())}, trainable_params=0, total_params=total,
+                        wall_time_s=wall, peak_memory_mb=mem.mb, checkpoint_size_mb=0.0, train_size=shots, test_size=len(y),
+                        confusion=confusion(y, pred, scores.shape[1]).tolist(), **how)
+    return json.loads(Path(path).read_text())
