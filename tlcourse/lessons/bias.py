@@ -29,7 +29,7 @@ from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.freezing import two_rate_groups
-from .protocol import Score, search, stored
+from .protocol import Score, paired_bootstrap, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
           "Asian", "gay", "straight")  # identity words in the style of Dixon et al. (2018)
@@ -263,17 +263,15 @@ def gap_difference(a: str, b: str, folder=None, resamples: int = 10_000, seed: i
 def gap_bootstrap(probe: pd.DataFrame, p_a, p_b, resamples: int = 10_000, seed: int = 0,
                   level: float = 0.95) -> tuple[float, float, float]:
     """Gap of probabilities p_a minus gap of p_b on the same probe sentences, and its percentile
-    bootstrap interval over the probe's template x adjective frames: frames are resampled with
-    replacement, each keeping all its group variants, the same frames for a and b."""
+    bootstrap interval over the probe's template x adjective frames (protocol.paired_bootstrap):
+    frames are resampled with replacement, each keeping all its group variants, the same frames for a and b."""
     a, b = (_frames(probe, p) for p in (p_a, p_b))  # (frames, groups) each
 
-    def gap(m):  # (..., groups) -> (...)
-        return m.max(-1) - m.min(-1)
+    def gap(m):  # (resamples, frames, groups) -> (resamples,): highest - lowest group mean
+        means = m.mean(1)
+        return means.max(-1) - means.min(-1)
 
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))  # (resamples, frames)
-    d = gap(a[idx].mean(1)) - gap(b[idx].mean(1))  # (resamples,)
-    low, high = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
-    return float(gap(a.mean(0)) - gap(b.mean(0))), float(low), float(high)
+    return paired_bootstrap(a, b, statistic=gap, level=level, resamples=resamples, seed=seed)
 
 
 def seed_mean_scores(folder=None) -> dict:

@@ -75,13 +75,18 @@ class Teacher:
     batches: list     # the test texts' batches every model is timed on
 
 
+def teacher_key(profile) -> str:
+    """The teacher's name, made of everything it is trained from (its weights' file under
+    data/cache/trained/): a run that records it is rerun when the teacher would differ."""
+    return trained_path(Experiment(TEACHER, seed=0), profile).name
+
+
 def teacher_run(profile=None, out_dir=None) -> Teacher:
     """The teacher (trained once, then loaded from data/cache/trained/), scored and timed."""
     profile = profile or get_profile()
-    exp = Experiment(TEACHER, seed=0)
-    model, _, (_, test, tokenizer, _, raw) = train_classifier(exp, profile)
+    model, _, (_, test, tokenizer, _, raw) = train_classifier(Experiment(TEACHER, seed=0), profile)
     batches = text_batches(tokenizer, raw["test"]["text"][:256], 32, profile.max_length)
-    key, path = trained_path(exp, profile).name, _path(out_dir, profile, "kd-teacher", 0)
+    key, path = teacher_key(profile), _path(out_dir, profile, "kd-teacher", 0)
     if stored(path, {"teacher": key}) is None:  # scored and timed once per teacher
         record = scored(predictions(model, test, tokenizer), raw["test"]["label"])
         record |= {"inference_examples_per_s": inference_speed(model, batches), "teacher": key}

@@ -8,7 +8,6 @@ and measure what it costs. Each run writes one result JSON.
     preference_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
 A result file that exists is read instead of rerun, as in lesson 10.
 """
-import hashlib
 import json
 import time
 import warnings
@@ -33,7 +32,7 @@ from ..methods.dpo import collator, DPOModel, preference_pairs, sequence_logps, 
 from ..methods.lm import IGNORE, pack_blocks
 from ..methods.lora import add_lora
 from ..methods.sft import collator as sft_collator
-from .distillation import teacher_run
+from .distillation import teacher_key, teacher_run
 from .method_grid import saved_size_mb
 from .protocol import Score, search, seed_paired, stored, VERSION
 
@@ -163,8 +162,8 @@ def preference_data(split: str, profile=None):
     sizes, path = preference_sizes(profile.name), _pairs_file(split, profile)
     asked = {"prompts": len(prompts(split, sizes)), "candidates": sizes.candidates,
              "prompt_words": sizes.prompt_words, "new_tokens": sizes.new_tokens}
-    record = json.loads(path.read_text()) if path.exists() else {}
-    if {k: record.get(k) for k in asked} != asked:
+    record = stored(path, asked)
+    if record is None:
         record = asked | build_pairs(split, sizes, profile)
         write_json(path, record)
     return Dataset.from_list(record["rows"])
@@ -304,20 +303,12 @@ def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSiz
     return model, result
 
 
-def asked(method: str, profile) -> dict:
-    """What a stored result of `method` must have been made from (protocol.stored): the lesson's
-    sizes, the protocol, the judge, and for trained methods the preference pairs."""
-    sizes = preference_sizes(profile.name)
-    upstream = {"judge": load_judge(profile).key}
-    if method != "before":
-        upstream["pairs"] = pairs_digest(profile)
-    return {"sizes": asdict(sizes), "protocol": VERSION} | upstream
-
-
-def pairs_digest(profile) -> str:
-    """sha256 of the training and validation pairs, as preference_data builds them."""
-    rows = [preference_data(split, profile).to_list() for split in ("train", "validation")]
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def asked(profile) -> dict:
+    """What a stored result must have been made from (protocol.stored): the lesson's sizes, the
+    protocol and the judge. The preference pairs are built from these two (their file is rebuilt
+    when they change); the samples themselves depend on the machine's precision, so they are not
+    part of the key: a bf16 and an fp32 machine read the same committed results."""
+    return {"sizes": asdict(preference_sizes(profile.name)), "protocol": VERSION, "judge": teacher_key(profile)}
 
 
 def choose_rate(method: str, profile, out_dir=None):
@@ -334,7 +325,7 @@ def choose_rate(method: str, profile, out_dir=None):
 
     name = result_file(method, seed, profile).stem
     return search(name, sizes.dpo_lrs if method in BETAS else sizes.sft_lrs, validate,
-                  Path(out_dir or RESULTS / profile.name), lambda lr: asked(method, profile) | {"lr": lr},
+                  Path(out_dir or RESULTS / profile.name), lambda lr: asked(profile) | {"lr": lr},
                   score=Score("val_loss", higher=False),
                   describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
 
@@ -371,7 +362,7 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     profile = profile or get_profile()
     sizes, path = preference_sizes(profile.name), result_file(method, seed, profile, out_dir)
-    provenance = asked(method, profile)
+    provenance = asked(profile)
     if skip_existing and (record := stored(path, provenance)):
         return record
     tokenizer, judge, start = load_tokenizer(MODEL), load_judge(profile), time.perf_counter()

@@ -1,0 +1,47 @@
+"""The committed cpu results of lessons 10 and 11 hold what their tables and the protocol need, and
+were made from what the code asks for today (a changed size must be rerun and committed)."""
+import json
+from dataclasses import asdict
+
+import pytest
+
+from tlcourse.engine.config import RESULTS
+from tlcourse.lessons import preference_tuning as pr
+from tlcourse.lessons import translation_sft as ts
+from tlcourse.lessons.protocol import VERSION
+from tlcourse.methods.translate import translate_sizes
+
+CPU = RESULTS / "cpu"
+
+
+def _files(pattern):
+    files = sorted(CPU.glob(pattern))
+    assert files, f"no committed {pattern} under results/cpu/"
+    return [json.loads(f.read_text()) for f in files]
+
+
+def test_lesson_10_files_record_their_sizes_data_and_per_sentence_scores():
+    sizes = asdict(translate_sizes("cpu"))
+    for r in _files("*__smollm2-135m__bible_fr_en__cpu__seed*.json") + _files("*__smollm2-135m__jupyter_fr_en__cpu__seed*.json"):
+        assert r["protocol"] == VERSION and len(r["data_hash"]) == 16, r["method"]
+        expected = dict(sizes) if r["data"] == "bible_fr_en" or r["method"] == "zeroshot" else \
+            sizes | {"train_pairs": r["in_domain_pairs"]}  # a domain run: its interface pairs (cpu has no "all")
+        assert r["sizes"] == json.loads(json.dumps(expected)), f"{r['method']} seed {r['seed']}: sizes changed, rerun it"
+        assert len(r["sentence_chrf"]) == len(r["hypotheses"]) == r["test_pairs"]
+        assert 0 <= r["metrics"]["chrf"] <= 100
+        if r["method"] in ts.SFT_METHODS:
+            grid = sizes["lora_lrs"] if ts.SFT_METHODS[r["method"]][0] else sizes["full_lrs"]
+            assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
+
+
+@pytest.mark.parametrize("method", list(pr.METHODS))
+def test_lesson_11_files_name_their_sizes_judge_and_pairs(method):
+    sizes = json.loads(json.dumps(asdict(pr.preference_sizes("cpu"))))
+    runs = _files(f"{method}__smollm2-135m__rt_continuations__cpu__seed*.json")
+    assert sorted(r["seed"] for r in runs) == list(sizes["seeds"])
+    for r in runs:
+        assert r["sizes"] == sizes and r["protocol"] == VERSION and r["judge"].startswith("full__minilm-l6")
+        assert len(r["prompt_positive_share"]) == sizes["test_prompts"]
+        if method != "before":
+            grid = sizes["dpo_lrs"] if method in pr.BETAS else sizes["sft_lrs"]
+            assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
