@@ -47,5 +47,5 @@ def test_a_changed_preference_size_or_judge_reruns_the_result(tmp_path, monkeypa
     assert pr.run_method("before", out_dir=tmp_path) == first and calls == [4]
     monkeypatch.setitem(pr.SIZES, "smoke", replace(pr.SIZES["smoke"], test_prompts=3))
     assert pr.run_method("before", out_dir=tmp_path)["sizes"]["test_prompts"] == 3 and calls == [4, 3]
-    monkeypatch.setattr(pr, "load_judge", lambda profile=None: replace(judge, key="judge-2"))
+    monkeypatch.setattr(pr, "teacher_key", lambda profile: "judge-2")  # a retrained teacher: another judge
     assert pr.run_method("before", out_dir=tmp_path)["judge"] == "judge-2" and calls == [4, 3, 3]
