@@ -6,7 +6,8 @@ and measure what it costs. Each run writes one result JSON.
     run_method("dpo-b0.1", seed=0)         # LoRA + DPO at β 0.1; learning rate on validation pairs
     run_method("sft-positives", seed=0)    # the same pairs' chosen halves, supervised, same steps
     preference_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
-A result file that exists is read instead of rerun, as in lesson 10.
+A result file is read instead of rerun while it stands for the run asked now (protocol.stored:
+the lesson's sizes, the protocol and the judge).
 """
 import json
 import time
@@ -34,7 +35,7 @@ from ..methods.lora import add_lora
 from ..methods.sft import collator as sft_collator
 from .distillation import teacher_key, teacher_run
 from .method_grid import saved_size_mb
-from .protocol import Score, search, seed_paired, stored, VERSION
+from .protocol import LOSS, search, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
@@ -156,12 +157,12 @@ def _pairs_file(split: str, profile) -> Path:
 
 def preference_data(split: str, profile=None):
     """On-policy preference pairs for the split's prompts (built once by build_pairs, then read from
-    runs/11_preference/; rebuilt when the profile's sizes changed)."""
+    runs/11_preference/; rebuilt when the profile's sizes or the judge changed)."""
     from datasets import Dataset
     profile = profile or get_profile()
     sizes, path = preference_sizes(profile.name), _pairs_file(split, profile)
     asked = {"prompts": len(prompts(split, sizes)), "candidates": sizes.candidates,
-             "prompt_words": sizes.prompt_words, "new_tokens": sizes.new_tokens}
+             "prompt_words": sizes.prompt_words, "new_tokens": sizes.new_tokens, "judge": teacher_key(profile)}
     record = stored(path, asked)
     if record is None:
         record = asked | build_pairs(split, sizes, profile)
@@ -311,22 +312,27 @@ def asked(profile) -> dict:
     return {"sizes": asdict(preference_sizes(profile.name)), "protocol": VERSION, "judge": teacher_key(profile)}
 
 
+def _training_sets(method: str, profile) -> tuple:
+    """(train, validation, training pairs): the pairs for DPO, their chosen halves (positives) for SFT."""
+    pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
+    train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
+    return train, val, len(pairs["train"])
+
+
 def choose_rate(method: str, profile, out_dir=None):
     """The method's rate by validation loss at the first seed (protocol.search over its grid);
     Choice.winner holds the winner's (record, model) when it was trained in this call."""
     sizes = preference_sizes(profile.name)
-    pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
-    train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
+    train, val, n_pairs = _training_sets(method, profile)
     seed = sizes.seeds[0]
 
     def validate(lr):
         model, result = fit_once(method, lr, seed, train, val, sizes, profile)
-        return _fit_record(method, lr, result, len(pairs["train"])), model
+        return _fit_record(method, lr, result, n_pairs), model
 
-    name = result_file(method, seed, profile).stem
+    name, provenance = result_file(method, seed, profile).stem, asked(profile)
     return search(name, sizes.dpo_lrs if method in BETAS else sizes.sft_lrs, validate,
-                  Path(out_dir or RESULTS / profile.name), lambda lr: asked(profile) | {"lr": lr},
-                  score=Score("val_loss", higher=False),
+                  Path(out_dir or RESULTS / profile.name), lambda lr: provenance | {"lr": lr}, score=LOSS,
                   describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
 
 
@@ -347,11 +353,9 @@ def _trained(method: str, seed: int, profile, out_dir) -> tuple:
     if choice.winner and seed == preference_sizes(profile.name).seeds[0]:
         record, model = choice.winner
     else:
-        sizes = preference_sizes(profile.name)
-        pairs = {split: preference_data(split, profile) for split in ("train", "validation")}
-        train, val = (pairs[s] if method in BETAS else positives(pairs[s]) for s in ("train", "validation"))
-        model, result = fit_once(method, choice.value, seed, train, val, sizes, profile)
-        record = _fit_record(method, choice.value, result, len(pairs["train"]))
+        train, val, n_pairs = _training_sets(method, profile)
+        model, result = fit_once(method, choice.value, seed, train, val, preference_sizes(profile.name), profile)
+        record = _fit_record(method, choice.value, result, n_pairs)
     return model, record | {"candidates": choice.candidates}
 
 

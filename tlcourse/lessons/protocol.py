@@ -42,6 +42,7 @@ class Score:
 
 
 ACCURACY = Score("val_accuracy", higher=True)
+LOSS = Score("val_loss", higher=False)
 
 
 @dataclass
@@ -89,11 +90,11 @@ def search(name: str, candidates, validate, folder, asked, score: Score = ACCURA
     describe = describe or (lambda v, r: {"value": v, score.key: score.of(r)})
     best, rows = None, []
     for value in tqdm(candidates, desc=f"{name}: choosing on validation", leave=False):
-        path = Path(folder) / "sweep" / f"{name}__{label(value)}.json"
-        record, kept = stored(path, asked(value)), None
+        path, provenance = Path(folder) / "sweep" / f"{name}__{label(value)}.json", asked(value)
+        record, kept = stored(path, provenance), None
         if record is None:
             record, kept = validate(value)
-            write_json(path, record | asked(value))
+            write_json(path, record | provenance)
         rows.append(describe(value, record))
         if score.better(record, best and best[1]):
             best = (value, record, kept)

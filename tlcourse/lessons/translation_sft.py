@@ -31,7 +31,7 @@ from ..methods.sft import encode_pairs, fit_sft, learned_tokens, SFTSettings
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
 from .method_grid import saved_size_mb
-from .protocol import Score, search, seed_paired, stored, VERSION
+from .protocol import LOSS, search, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 SFT_METHODS = {  # method -> (LoRA adapters?, loss on the answer only?)
@@ -143,9 +143,9 @@ def choose_rate(method: str, profile, out_dir=None):
         run = fit_sft(build_model(lora, sizes, seed), train, val, tokenizer, config)
         return {"val_loss": run.val_loss}, run
 
-    name = result_file(method, "bible_fr_en", seed, profile).stem
+    name, provenance = result_file(method, "bible_fr_en", seed, profile).stem, asked("bible_fr_en", sizes, seed)
     return search(name, sizes.lora_lrs if lora else sizes.full_lrs, validate, Path(out_dir or RESULTS / profile.name),
-                  lambda lr: asked("bible_fr_en", sizes, seed) | {"lr": lr}, score=Score("val_loss", higher=False),
+                  lambda lr: provenance | {"lr": lr}, score=LOSS,
                   describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
 
 
