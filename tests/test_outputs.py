@@ -30,3 +30,22 @@ def test_live_outputs_hold_no_paths_or_library_noise(lesson, tmp_path):
                    ).execute()
     found = [(first, word) for first, text in outputs(nb) for word in NOISE if word in text]
     assert not found, f"{lesson}: outputs hold {found}"
+
+
+def test_committed_lessons_hold_no_frozen_progress_bars():
+    from tlcourse.tools.runbook import PROGRESS
+    frozen = [(nb.name, first) for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))
+              for first, text in outputs(nbformat.read(nb, as_version=4)) if PROGRESS.search(text)]
+    assert not frozen, f"progress bars in committed outputs (run the lesson with `tlcourse run`): {frozen}"
+
+
+def test_clean_drops_progress_widgets_and_keeps_other_outputs():
+    from tlcourse.tools.runbook import clean
+    bar = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                                                        "text/plain": "methods:   0%|          | 0/4 [00:00<?, ?it/s]"})
+    explorer = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "y"},
+                                                             "text/plain": "VBox(children=(IntSlider(value=64),))"})
+    table = nbformat.v4.new_output("execute_result", data={"text/plain": "accuracy 74%"}, execution_count=1)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[bar, explorer, table])])
+    clean(nb)
+    assert [o.data["text/plain"] for o in nb.cells[0].outputs] == [explorer.data["text/plain"], "accuracy 74%"]

@@ -19,16 +19,28 @@ SECRET = re.compile(r"hf_[A-Za-z0-9]{20,}")  # a hub token pasted into a cell
 CELL_FILE = re.compile(r"/[^\s:]*/ipykernel_\d+/\d+\.py")  # where a warning raised in a cell points
 
 
+PROGRESS = re.compile(r"\d+%\|.*\| *[\d.?]+[kMG]?/[\d.?]+")  # a tqdm bar's text: " 40%|████  | 2/5"
+
+
 def clean(nb) -> None:
-    """Strip machine paths, run timestamps and anything that looks like a hub token."""
+    """Strip machine paths, run timestamps, anything that looks like a hub token, and progress-bar
+    widgets: their state is not saved, so a committed one could only show its text fallback, frozen
+    at whatever it read when first drawn (usually 0%)."""
     nb.metadata.pop("widgets", None)
     home = str(Path.home())
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = [out for out in cell.outputs if not _progress_widget(out)]
         for out in cell.get("outputs", []):
             for key in ("text", "data"):
                 if key in out:
                     out[key] = _scrub(out[key], home)
+
+
+def _progress_widget(out) -> bool:
+    data = out.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data and bool(PROGRESS.search("".join(data.get("text/plain", ""))))
 
 
 def _scrub(value, home: str):
