@@ -189,6 +189,14 @@ def test_readme_learning_curves_are_generated_from_result_files():
         "README's learning curves differ from results/cpu/: run `tlcourse results --curves --readme --profile cpu`"
 
 
+def test_workshop_lesson_times_are_generated_from_the_timing_file():
+    from tlcourse.report.tables import lesson_times, markdown, readme_section
+    guide = (ROOT / "WORKSHOP.md").read_text()
+    a, b = readme_section(guide, "lesson-times", "WORKSHOP.md")
+    assert guide[a:b].strip() == markdown(lesson_times("cpu")).strip(), \
+        "WORKSHOP.md's lesson times differ from results/cpu/lesson_times.json: run `tlcourse results --readme --profile cpu`"
+
+
 @pytest.mark.parametrize("name", ["bible_fr_en", "jupyter_fr_en"])
 def test_corrupt_prepared_translation_set_is_refused_with_the_fix(tmp_cache, name):
     shutil.copytree(REAL_CACHE / "datasets" / name, tmp_cache / "datasets" / name)

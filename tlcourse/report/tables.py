@@ -56,19 +56,19 @@ def markdown(frame) -> str:
     return "\n".join(lines)
 
 
-def readme_section(text: str, profile: str) -> tuple[int, int]:
+def readme_section(text: str, profile: str, document: str = "README.md") -> tuple[int, int]:
     """Start and end offsets of the generated results table in README text."""
     start, end = f"<!-- results:{profile}:start -->", f"<!-- results:{profile}:end -->"
     if start not in text or end not in text:
-        raise ValueError(f"README.md has no {start} ... {end} markers")
+        raise ValueError(f"{document} has no {start} ... {end} markers")
     return text.index(start) + len(start), text.index(end)
 
 
-def update_readme(table: str, section: str) -> None:
-    """Replace one generated section of the README (between its markers) with `table`."""
-    path = ROOT / "README.md"
+def update_readme(table: str, section: str, document: str = "README.md") -> None:
+    """Replace one generated section of the README (or of `document`, e.g. WORKSHOP.md) with `table`."""
+    path = ROOT / document
     text = path.read_text()
-    a, b = readme_section(text, section)
+    a, b = readme_section(text, section, document)
     path.write_text(text[:a] + "\n" + table + "\n" + text[b:])
 
 
@@ -87,6 +87,18 @@ def course_map(profiles=("cpu", "gpu")):
                        for p in profiles}
                     | {"exercise": " · ".join(links) or "—"})
     return pd.DataFrame(rows)
+
+
+def lesson_times(profile="cpu"):
+    """The instructor's table (WORKSHOP.md): each lesson's measured run time in `profile`, with the
+    total, read from the same file as the course map."""
+    frame = course_map((profile,))
+    column = f"{profile} time"
+    times = _lesson_times(ROOT / "results" / profile / "lesson_times.json")
+    total = f"{sum(times.values()) / 60:.0f} min, all {len(times)}"
+    frame = frame[["lesson", "what it shows", column, "exercise"]].assign(exercise=frame.exercise.ne("—").map({True: "yes", False: "—"}))
+    return pd.concat([frame, pd.DataFrame([{"lesson": "**total**", "what it shows": "", column: total, "exercise": ""}])],
+                     ignore_index=True)
 
 
 def _lesson_times(path) -> dict:
