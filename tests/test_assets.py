@@ -171,6 +171,15 @@ def test_readme_results_table_is_generated_from_result_files():
         "README's table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"
 
 
+def test_readme_claims_table_is_generated_from_result_files():
+    from tlcourse.report.claims import claims_table
+    from tlcourse.report.tables import markdown, readme_section
+    readme = (ROOT / "README.md").read_text()
+    a, b = readme_section(readme, "claims")
+    assert readme[a:b].strip() == markdown(claims_table(ROOT / "results" / "cpu")).strip(), \
+        "README's claims table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"
+
+
 def test_readme_precision_table_is_generated_from_result_files():
     from tlcourse.report.tables import markdown, precision_table, readme_section
     readme = (ROOT / "README.md").read_text()

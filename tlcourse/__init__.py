@@ -4,7 +4,10 @@ Imports stay light here (a notebook starts in a second); heavy libraries load on
 """
 from importlib import import_module
 
+from .engine import reads
+
 __version__ = "0.1.0"
+reads.start()  # only under `tlcourse run`: logs the result files a lesson reads
 
 _MODULES = {  # module -> the public names it defines, imported on first access
     "engine.config": ["get_profile", "profile_name", "PROFILES"],
@@ -23,6 +26,7 @@ _MODULES = {  # module -> the public names it defines, imported on first access
     "report.plots": ["method_bars", "memory_breakdown", "train_eval_curves", "rank_sweep",
             "layer_probe_curve", "accuracy_vs_params", "lr_curves", "layer_learning_rates",
             "accuracy_vs_speed", "soft_vs_hard", "group_score_bars"],
+    "report.claims": ["verdict", "verdicts", "claims_table"],
     "methods.features": ["train_head"],
     "methods.distill": ["text_batches", "target_stats"],
     "methods.sft": ["messages", "encode_chat", "encode_pairs", "learned_tokens", "fit_sft"],

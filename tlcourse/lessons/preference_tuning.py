@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..engine import reads
 from ..engine.config import ROOT, RESULTS, get_profile
 from ..engine.device import autocast, model_device, seed_everything
 from ..engine.infer import positive_probs
@@ -82,7 +83,9 @@ SIZES = {
 
 def preference_sizes(profile: str | None = None) -> PreferenceSizes:
     """The sizes of the active profile (or of the one named)."""
-    return SIZES[profile or get_profile().name]
+    name = profile or get_profile().name
+    reads.note("preference", name, asdict(SIZES[name]))
+    return SIZES[name]
 
 
 @dataclass

@@ -44,7 +44,8 @@ def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt
                  profile=None) -> dict:
     """Score the profile's test reviews with one baseline and write its result JSON; the record.
 
-    The record also keeps the confusion matrix and the label words or descriptions used.
+    The record also keeps the confusion matrix, each test item's correctness (test_correct: the same
+    items as the trained methods', for paired differences) and the label words or descriptions used.
     """
     if method not in METHODS:
         raise ValueError(f"unknown baseline {method!r}; use one of {', '.join(METHODS)}")
@@ -61,5 +62,6 @@ def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt
                         data="rotten_tomatoes", profile=profile.name, seed=seed,
                         metrics={"accuracy": float((pred == y).mean())}, trainable_params=0, total_params=total,
                         wall_time_s=wall, peak_memory_mb=mem.mb, checkpoint_size_mb=0.0, train_size=shots, test_size=len(y),
-                        confusion=confusion(y, pred, scores.shape[1]).tolist(), **how)
+                        confusion=confusion(y, pred, scores.shape[1]).tolist(),
+                        test_correct=(pred == y).astype(int).tolist(), **how)
     return json.loads(Path(path).read_text())

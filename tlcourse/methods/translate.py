@@ -8,11 +8,12 @@ The lesson's experiments, each writing a result JSON, are in tlcourse.lessons.tr
 """
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
+from ..engine import reads
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset
@@ -58,7 +59,9 @@ SIZES = {
 
 def translate_sizes(profile: str | None = None) -> TranslateSizes:
     """The sizes of the active profile (or of the one named)."""
-    return SIZES[profile or get_profile().name]
+    name = profile or get_profile().name
+    reads.note("translation", name, asdict(SIZES[name]))
+    return SIZES[name]
 
 
 def translation_pairs(name: str, sizes: TranslateSizes, seed: int = 0) -> dict:

@@ -70,9 +70,11 @@ def _results(args) -> int:
     folder = RESULTS / (args.profile or get_profile().name)
     table = markdown(method_table(folder))
     if args.readme:
+        from ..report.claims import claims_table
         from ..report.tables import course_map, lesson_times
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map()), "course-map")
+        update_readme(markdown(claims_table(RESULTS / "cpu")), "claims")
         update_readme(markdown(lesson_times("cpu")), "lesson-times", "WORKSHOP.md")
         if (RESULTS / "cpu-bf16").exists():
             from ..report.tables import precision_table

@@ -10,9 +10,12 @@ import re
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..engine import reads
 from ..engine.config import profile_name, RESULTS, ROOT
+from . import freshness
 
 
 SECRET = re.compile(r"hf_[A-Za-z0-9]{20,}")  # a hub token pasted into a cell
@@ -64,14 +67,31 @@ def run_notebook(path: Path, timeout: int = 1800, clients: list | None = None) -
     nb = nbformat.read(path, as_version=4)
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="tlcourse-kernel-") as sockets:
+        log = Path(sockets) / "reads.jsonl"
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_local_kernel(sockets),
                                 resources={"metadata": {"path": str(path.parent)}})
         if clients is not None:
             clients.append(client)
-        client.execute()
+        with _environment(reads.LOG, str(log)):
+            client.execute()
+        nb.metadata[freshness.KEY] = freshness.stamp(nb, log, profile_name())
     clean(nb)
     nbformat.write(nb, path)
     return time.time() - start
+
+
+@contextmanager
+def _environment(name: str, value: str):
+    """Set one environment variable (inherited by the kernel) for the duration of a block."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name)
+        else:
+            os.environ[name] = before
 
 
 def _local_kernel(sockets: str):

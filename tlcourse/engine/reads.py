@@ -1,0 +1,47 @@
+"""What a running lesson reads: the result files it opens, the result folders it lists, and the
+size tables it asks for. `tlcourse run` sets TLCOURSE_READ_LOG for the lesson's kernel; each
+first read is appended there as one JSON line, and the runbook records them in the lesson
+(tools/freshness), so a test can tell when a committed lesson no longer shows what its files hold.
+"""
+import json
+import os
+import sys
+
+from .config import RESULTS
+
+LOG = "TLCOURSE_READ_LOG"  # the environment variable naming the log file
+_seen = set()  # log lines already written by this process
+_hooked = []  # holds True once the audit hook is installed (it cannot be removed)
+
+
+def start() -> None:
+    """Log this process's reads, if the runbook asked for it (a Python audit hook sees every open)."""
+    if os.environ.get(LOG) and not _hooked:
+        _hooked.append(True)
+        sys.addaudithook(_hook)
+
+
+def note(table: str, profile: str, value: dict) -> None:
+    """Log a size table a lesson asked for (e.g. lesson 10's translation sizes in one profile)."""
+    _append({"sizes": table, "profile": profile, "value": value})
+
+
+def _hook(event: str, args) -> None:
+    if event == "open" and not isinstance(args[0], int):
+        _result(args[0], "file")
+    elif event in ("os.scandir", "os.listdir") and args[0] is not None:
+        _result(args[0], "folder")
+
+
+def _result(path, kind: str) -> None:
+    path = os.path.abspath(os.fsdecode(os.fspath(path)))
+    if path.startswith(str(RESULTS) + os.sep):
+        _append({kind: os.path.relpath(path, RESULTS.parent)})
+
+
+def _append(entry: dict) -> None:
+    line = json.dumps(entry, sort_keys=True)
+    if os.environ.get(LOG) and line not in _seen:
+        _seen.add(line)
+        with open(os.environ[LOG], "a") as log:
+            log.write(line + "\n")

@@ -1,0 +1,444 @@
+"""Every claim of CLAIMS.md with its rule written as code and a verdict computed from the result files.
+
+    verdict(8)                      # Verdict(claim=8, estimate=-1.4..., low=..., high=..., verdict="not shown", ...)
+    verdicts(RESULTS / "cpu")       # claims 1-19 in order
+    claims_table(RESULTS / "cpu")   # the README's "What this course shows"
+    show(7, 8)                      # a lesson's claim cell: a line or two per claim
+A verdict is judged on unrounded numbers: an estimate and its 95% interval from the course's one paired
+statistic (protocol.paired_bootstrap, on the same test items), against the claim's rule (CLAIMS.md,
+"Verdicts"). Numbers are rounded only where they are shown, so no display decides a verdict.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..engine.config import get_profile, RESULTS
+from ..engine.records import load_results
+from ..lessons import bias, curves, preference_tuning, translation_sft, zero_shot
+from ..lessons.method_grid import METHODS as GRID_METHODS
+from ..lessons.protocol import paired_bootstrap, seed_mean, seed_paired
+
+SHOWN, NOT_SHOWN, OPPOSITE = "shown", "not shown", "opposite"
+UNTESTABLE, NOT_RECORDED, NOT_RUN = "not testable at this size", "not recorded", "not run"
+ORDER = (OPPOSITE, NOT_SHOWN, NOT_RECORDED, UNTESTABLE, SHOWN)  # a claim takes its parts' first verdict in this order
+
+
+def judge(low: float, high: float, threshold: float, direction: str = "above", null: float | None = None) -> str:
+    """An interval against a rule: "shown" when it lies wholly beyond `threshold` on the claimed side
+    (`direction` "above" or "below"), "opposite" when it lies wholly on the other side of `null`, the
+    no-effect line, else "not shown". null defaults to the threshold: for a claim of "no worse than a
+    margin" the margin is that line. An interval touching a line does not clear it; a single
+    measurement is judged as low = high."""
+    sign = {"above": 1, "below": -1}[direction]
+    lo, hi = sorted((sign * low, sign * high))
+    null = threshold if null is None else null
+    if lo > sign * threshold:
+        return SHOWN
+    return OPPOSITE if hi < sign * null else NOT_SHOWN
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: float  # the line the interval must clear
+    direction: str = "above"  # the side the claim lies on
+    null: float | None = None  # no-effect line for "opposite" (None: the threshold)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One measured part of a claim (claim 9 has three: accuracy share, speed, soft vs hard)."""
+    what: str  # what was compared, e.g. "LoRA − full"
+    estimate: float | None  # None: no number recorded
+    low: float | None = None  # 95% interval; None: nothing recorded to draw one from (a time, one model)
+    high: float | None = None
+    unit: str = "points"
+    rule: Rule | None = None
+    status: str | None = None  # NOT_RECORDED or UNTESTABLE: a part the files cannot judge
+    reason: str = ""  # why, for a status; or what else the number says
+    fmt: str = "+.1f"  # display only
+
+    @property
+    def verdict(self) -> str:
+        if self.status:
+            return self.status
+        low, high = (self.estimate, self.estimate) if self.low is None else (self.low, self.high)
+        return judge(low, high, self.rule.threshold, self.rule.direction, self.rule.null)
+
+    def measured(self) -> str:
+        """The estimate and interval as text, rounded here and only here."""
+        if self.estimate is None:
+            return "—"
+        value = f"{self.estimate:{self.fmt}} {self.unit}"
+        if self.low is None:
+            return f"{value} (no interval)"
+        return f"{value} (95% interval {self.low:{self.fmt}} to {self.high:{self.fmt}})"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: int
+    text: str  # the claim, as CLAIMS.md words it
+    expected: str  # its rule, in words
+    estimate: float | None  # of the part that decided the verdict, unrounded
+    low: float | None
+    high: float | None
+    unit: str
+    verdict: str  # shown | not shown | opposite | not testable at this size | not recorded | not run
+    lesson: str
+    note: str  # every part's number and verdict, or why there is none
+    measured: str = "—"  # estimate and interval, rounded for display
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    text: str
+    expected: str
+    lesson: str
+    measure: Callable  # (results frame, folder) -> list[Part]; raises NotRun when files are absent
+
+
+class NotRun(LookupError):
+    """The result files a claim reads are not there."""
+
+
+CLAIMS: dict[int, Claim] = {}
+
+
+def claim(number: int, text: str, expected: str, lesson: str):
+    """Register the decorated function as the measure of claim `number` (its rule sits in its body)."""
+    def register(measure):
+        CLAIMS[number] = Claim(number, text, expected, lesson, measure)
+        return measure
+    return register
+
+
+# ---- reading result rows ----
+
+def _rows(runs, method: str, data: str = "rotten_tomatoes", model: str | None = "minilm-l6"):
+    """The result rows of one method (all its seeds); NotRun when there are none."""
+    if runs.empty:
+        raise NotRun("no result files")
+    rows = runs[(runs.method == method) & (runs.data == data)]
+    rows = rows[rows.model == model] if model else rows
+    if rows.empty:
+        raise NotRun(f"no {method} results on {data}")
+    return rows
+
+
+def _present(runs, methods, data: str = "rotten_tomatoes", model: str | None = "minilm-l6") -> list:
+    """The rows of each of `methods` that has results on `data`; NotRun when none has."""
+    found = []
+    for method in methods:
+        try:
+            found.append(_rows(runs, method, data, model))
+        except NotRun:
+            continue  # a method not run here: the claim is read on those that were
+    if not found:
+        raise NotRun(f"no {' or '.join(methods)} results on {data}")
+    return found
+
+
+def _has_items(rows, column: str = "test_correct") -> bool:
+    return column in rows and rows[column].notna().all()
+
+
+def _items(rows, column: str = "test_correct") -> np.ndarray:
+    """Per-item scores averaged over every seed of the rows: (items,)."""
+    return seed_mean(rows.set_index("seed"), column, sorted(rows.seed))
+
+
+def _paired(a, b, column: str = "test_correct", scale: float = 100.0) -> tuple[float, float, float]:
+    """a − b on the same test items: over the seeds both ran (protocol.seed_paired), or, when one side
+    was run once (a teacher, a zero-shot baseline), each side's items averaged over all its seeds."""
+    if min(a.seed.nunique(), b.seed.nunique()) > 1:
+        frame = pd.concat([a.assign(method="a"), b.assign(method="b")])
+        return seed_paired(frame, "a", "b", column, scale)[:3]
+    return paired_bootstrap(scale * _items(a, column), scale * _items(b, column))
+
+
+def _ratio(num, den) -> tuple[float, float, float]:
+    """mean(num) / mean(den) in %, on the same items, with its interval by paired_bootstrap: the columns
+    (num, den) against (0, den), whose ratio is 0, so the difference of the two is the ratio."""
+    def ratio(m):  # (..., items, 2) -> (...,)
+        mean = m.mean(-2)
+        return 100 * mean[..., 0] / mean[..., 1]
+
+    return paired_bootstrap(np.stack([num, den], -1), np.stack([0 * num, den], -1), statistic=ratio)
+
+
+def _difference(runs, a: str, b: str, rule: Rule, what: str, **where) -> Part:
+    """Method a − method b, accuracy points on the same test items, judged by `rule`."""
+    return Part(what, *_paired(_rows(runs, a, **where), _rows(runs, b, **where)), rule=rule)
+
+
+def _not_recorded(what: str, reason: str) -> list[Part]:
+    return [Part(what, None, status=NOT_RECORDED, reason=reason)]
+
+
+# ---- the claims, each with its rule ----
+
+@claim(1, "pretraining gives a model general language knowledge",
+       "pretrained perplexity far below that of shuffled words", "01")
+def _pretraining(runs, folder):
+    return _not_recorded("perplexity on English vs shuffled words",
+                         "lesson 01 measures it in the notebook; no result file keeps it")
+
+
+@claim(2, "zero-shot works but fine-tuning beats it",
+       "every trained method − best zero-shot > 0 (interval)", "02, 09")
+def _zero_shot(runs, folder):
+    best = max(_present(runs, zero_shot.METHODS, model=None), key=lambda r: r.metric_accuracy.mean())
+    trained = _present(runs, [m for m in GRID_METHODS if m != "majority"])
+    if not _has_items(best):
+        worst = min(trained, key=lambda r: r.metric_accuracy.mean())
+        gap = 100 * (worst.metric_accuracy.mean() - best.metric_accuracy.mean())
+        return [Part(f"{worst.method.iloc[0]} − {best.method.iloc[0]}", gap, status=NOT_RECORDED,
+                     reason="lesson 02's files keep accuracy, not each test item's correctness, so no paired "
+                            "interval: rerun lesson 02 to record it")]
+    parts = [Part(f"{r.method.iloc[0]} − {best.method.iloc[0]}", *_paired(r, best), rule=Rule(0.0)) for r in trained]
+    return [min(parts, key=lambda p: p.low)]  # every method must clear 0: the lowest interval decides
+
+
+@claim(3, "frozen features + new head are cheap and decent", "probe − majority class > 0 (interval)", "03")
+def _probe(runs, folder):
+    return [_difference(runs, "probe", "majority", Rule(0.0), "probe − majority")]
+
+
+@claim(4, "not all layers are equal", "best − worst layer's probe on test, interval excludes 0", "03")
+def _layers(runs, folder):
+    return _not_recorded("best − worst layer", "lesson 03 probes each layer in the notebook; no result file keeps it")
+
+
+@claim(5, "partial fine-tuning balances cost and accuracy",
+       "last 2 blocks recover ≥ 90% of full's gain over head-only (interval)", "04")
+def _partial(runs, folder):
+    rows = [_rows(runs, m) for m in ("last2", "head", "full")]
+    seeds = sorted(set.intersection(*(set(r.seed) for r in rows)))
+    last2, head, full = (seed_mean(r.set_index("seed"), "test_correct", seeds) for r in rows)
+    gain = paired_bootstrap(100 * full, 100 * head)
+    if gain[1] <= 0:  # a share of a gain the interval cannot tell from 0 is unbounded
+        return [Part("full − head-only", *gain, status=UNTESTABLE,
+                     reason="full's gain over head-only is not told from 0, so no share of it is; "
+                            "more labels (the gpu profile trains on all 8,530) would widen the gain")]
+    return [Part("share of full's gain over head-only that last2 recovers", *_ratio(last2 - head, full - head),
+                 unit="%", rule=Rule(90.0, null=0.0), fmt=".0f")]
+
+
+@claim(6, "full fine-tuning is the most accurate and most expensive",
+       "full − probe ≥ 3 points, interval above 0", "05")
+def _full(runs, folder):
+    return [_difference(runs, "full", "probe", Rule(3.0, null=0.0), "full − probe")]
+
+
+@claim(7, "gradual unfreezing / discriminative LRs help on small data", "ULMFiT − full > −1 point (interval)", "04")
+def _ulmfit(runs, folder):
+    return [_difference(runs, "ulmfit", "full", Rule(-1.0), "ULMFiT − full")]
+
+
+@claim(8, "parameter-efficient tuning nearly matches full", "LoRA − full > −1 point (interval)", "06")
+def _lora(runs, folder):
+    return [_difference(runs, "lora", "full", Rule(-1.0), "LoRA − full")]
+
+
+@claim(9, "distillation yields a small efficient student",
+       "student/teacher accuracy ≥ 95% (interval), ≥ 2× faster, soft − hard targets > 0 (interval)", "07")
+def _distillation(runs, folder):
+    soft, hard, teacher = (_rows(runs, m) for m in ("kd-student-soft", "kd-student-hard", "kd-teacher"))
+    speed = soft.inference_examples_per_s.median() / teacher.inference_examples_per_s.median()
+    return [Part("student/teacher accuracy", *_ratio(_items(soft), _items(teacher)), unit="%",
+                 rule=Rule(95.0), fmt=".2f"),
+            Part("student/teacher speed", speed, unit="×", rule=Rule(2.0, null=1.0), fmt=".1f"),
+            Part("soft − hard targets", *_paired(soft, hard), rule=Rule(0.0))]
+
+
+@claim(10, "domain shift hurts; domain adaptation fixes it",
+       "shift < 0 (interval), domain perplexity −20% or lower, adapted − published encoder > 0 (interval)", "08")
+def _domain(runs, folder):
+    if runs.empty:
+        raise NotRun("no result files")
+    adapted = runs[(runs.method == "full") & runs.model.str.contains("-tapt-")]
+    if adapted.empty:
+        raise NotRun("no full fine-tuning of an adapted (TAPT) encoder")
+    data = adapted.data.iloc[0]
+    published = _rows(runs, "full", data=data)
+    return [Part("movie classifier on drug reviews − on movie reviews", None, status=NOT_RECORDED,
+                 reason="lesson 08 measures the shift in the notebook; no result file keeps it"),
+            Part("domain perplexity change", None, status=NOT_RECORDED,
+                 reason="lesson 08 prints it; no result file keeps it"),
+            Part("adapted − published encoder", *_paired(_rows(runs, "full", data=data, model=adapted.model.iloc[0]),
+                                                         published), rule=Rule(0.0))]
+
+
+@claim(11, "fine-tuning on narrow data can forget", "general-news perplexity after − before > 0 (interval)", "10")
+def _forgetting(runs, folder):
+    before = _rows(runs, "zeroshot", data="bible_fr_en", model=None).metric_news_ppl.iloc[0]
+    tuned = _present(runs, translation_sft.SFT_METHODS, data="bible_fr_en", model=None)
+    changes = {r.method.iloc[0]: 100 * (r.metric_news_ppl.dropna().iloc[0] / before - 1) for r in tuned}
+    if translation_sft.DOMAIN_BASE not in changes:
+        raise NotRun(f"no {translation_sft.DOMAIN_BASE} results on bible_fr_en")
+    others = ", ".join(f"{m} {c:+.1f}%" for m, c in changes.items())
+    return [Part(f"{translation_sft.DOMAIN_BASE}'s news perplexity change", changes[translation_sft.DOMAIN_BASE],
+                 unit="%", status=NOT_RECORDED,
+                 reason=f"one model per fine-tune, one perplexity each ({others}): no per-block losses or seeds "
+                        "recorded, so no interval; lessons 05 and 08 measure forgetting in the notebook only")]
+
+
+@claim(12, "fine-tuning specialises generation (poems, code)",
+       "held-out style perplexity falls and the style measure moves, both beyond seed noise", "06")
+def _style(runs, folder):
+    return _not_recorded("style perplexity and measure",
+                         "lesson 06 measures them in the notebook; no result file keeps them")
+
+
+@claim(13, "curated fine-tuning can reduce bias", "gap after uncurated − after curated data > 0 (interval)", "08")
+def _bias(runs, folder):
+    for condition in ("uncurated", "curated"):
+        _rows(runs, f"bias-{condition}", data=bias.DATA)
+    return [Part("gap uncurated − gap curated", *bias.gap_difference("uncurated", "curated", folder),
+                 unit="P(positive)", rule=Rule(0.0), fmt="+.3f")]
+
+
+@claim(14, "little data favours transfer; more data favours fine-tuning",
+       "probe − best fine-tuned > 0 at the smallest size, best fine-tuned − probe > 0 at the largest (intervals)",
+       "09")
+def _curves(runs, folder):
+    points = _curve_points(runs)
+    small, large = min(points), max(points)
+    probe_small, tuned_small = _probe_and_best(points[small])
+    probe_large, tuned_large = _probe_and_best(points[large])
+    return [Part(f"probe − {tuned_small.method.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
+                 rule=Rule(0.0)),
+            Part(f"{tuned_large.method.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
+                 rule=Rule(0.0))]
+
+
+def _curve_points(runs) -> dict:
+    """{labelled-set size: {curve method: its rows}} of lesson 09's curves (method grid at the top size)."""
+    if runs.empty or "train_size" not in runs:
+        raise NotRun("no learning-curve results")
+    base = runs.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
+    keep = base.isin(curves.CurveConfig().methods) & (runs.data == "rotten_tomatoes") & (runs.model == "minilm-l6")
+    rows = runs[keep]
+    points = {int(n): {m: r for m, r in group.groupby(base[group.index])} for n, group in rows.groupby("train_size")}
+    points = {n: p for n, p in points.items() if "probe" in p and len(p) > 1}
+    if len(points) < 2:
+        raise NotRun("fewer than two labelled-set sizes with the probe and a fine-tuned method")
+    return points
+
+
+def _probe_and_best(point: dict):
+    """The probe's rows and the fine-tuned method's with the highest mean accuracy, at one size."""
+    tuned = [r for m, r in point.items() if m != "probe"]
+    return point["probe"], max(tuned, key=lambda r: r.metric_accuracy.mean())
+
+
+@claim(15, "transfer learning is cheaper in compute", "full fine-tuning's time / the probe's ≥ 4", "03, 05")
+def _cost(runs, folder):
+    full, probe = _rows(runs, "full"), _rows(runs, "probe")
+    return [Part("full / probe wall time", full.wall_time_s.mean() / probe.wall_time_s.mean(), unit="×",
+                 rule=Rule(4.0, null=1.0), fmt=".1f")]
+
+
+@claim(16, "fine-tuning specialises an LLM for a task (French→English)",
+       "best SFT − best zero-/few-shot chrF > 0 (interval)", "10")
+def _translation(runs, folder):
+    def best(methods) -> str:  # the method with the highest mean chrF
+        rows = _present(runs, methods, data="bible_fr_en", model=None)
+        return max(rows, key=lambda r: r.metric_chrf.mean()).method.iloc[0]
+
+    sft, prompted = best(translation_sft.SFT_METHODS), best(["zeroshot", "fewshot-1", "fewshot-3"])
+    return [Part(f"{sft} − {prompted}", *translation_sft.compare(folder, sft, prompted)[:3], unit="chrF",
+                 rule=Rule(0.0))]
+
+
+@claim(17, "the loss belongs on the answer, not the prompt",
+       "answer-only − every-token loss chrF: which wins, or cannot tell", "10")
+def _answer_loss(runs, folder):
+    for m in ("sft-lora-answer", "sft-lora-every"):
+        _rows(runs, m, data="bible_fr_en", model=None)
+    diff = translation_sft.compare(folder, "sft-lora-answer", "sft-lora-every")[:3]
+    tell = "" if diff[1] > 0 or diff[2] < 0 else "cannot tell which loss wins at this size"
+    return [Part("answer-only − every-token loss", *diff, unit="chrF", rule=Rule(0.0), reason=tell)]
+
+
+@claim(18, "domain shift hits generation too; a little in-domain data repairs it",
+       "out-of-domain chrF below in-domain; in-domain pairs raise it > 0 (interval)", "10")
+def _generation_shift(runs, folder):
+    start = translation_sft.domain_method(0)
+    base, home = _rows(runs, start, data="jupyter_fr_en", model=None), \
+        _rows(runs, translation_sft.DOMAIN_BASE, data="bible_fr_en", model=None)
+    tuned = runs[runs.method.str.startswith(f"{start}-n") & (runs.data == "jupyter_fr_en")]
+    if tuned.empty:
+        raise NotRun("no run with in-domain pairs")
+    most = tuned.loc[tuned.in_domain_pairs.idxmax()]
+    same_seed = home[home.seed == base.seed.iloc[0]].metric_chrf.iloc[0]
+    shift = base.metric_chrf.iloc[0] - same_seed
+    return [Part("interface strings − Bible verses, the Bible model's chrF", shift, unit="chrF", status=NOT_RECORDED,
+                 reason="two different sets of test sentences: no paired interval compares them"),
+            Part(f"{most.method} − {start} on interface strings", *translation_sft.compare(
+                folder, most.method, start, data="jupyter_fr_en")[:3], unit="chrF", rule=Rule(0.0))]
+
+
+@claim(19, "preference tuning steers what an LLM prefers, at a cost",
+       "every DPO run − before, judged-positive share > 0 (interval); drift measured", "11")
+def _preference(runs, folder):
+    data, before = preference_tuning.DATA, _rows(runs, "before", data=preference_tuning.DATA, model=None)
+    parts = []
+    for method in preference_tuning.BETAS:
+        after = _rows(runs, method, data=data, model=None)
+        drift = (f"news perplexity {before.metric_news_ppl.mean():.1f} → {after.metric_news_ppl.mean():.1f}, "
+                 f"distinct-2 {before.metric_distinct_2.mean():.2f} → {after.metric_distinct_2.mean():.2f}")
+        parts.append(Part(f"{method} − before", *preference_tuning.compare(folder, method, "before")[:3],
+                          unit="points judged positive", rule=Rule(0.0), reason=drift))
+    return parts
+
+
+# ---- verdicts ----
+
+def _results(folder) -> pd.DataFrame:
+    return load_results(folder) if Path(folder).exists() else pd.DataFrame()
+
+
+def _verdict(c: Claim, runs, folder) -> Verdict:
+    """Claim c judged on the results frame `runs` (read from `folder`)."""
+    try:
+        parts = c.measure(runs, folder)
+    except NotRun as missing:
+        note = f"not run: run lesson {c.lesson} or `make results` ({missing} under results/{Path(folder).name}/)"
+        return Verdict(c.number, c.text, c.expected, None, None, None, "", NOT_RUN, c.lesson, note)
+    decides = min(parts, key=lambda p: ORDER.index(p.verdict))
+    note = "; ".join(f"{p.what}: {p.measured()}, {p.verdict}" + (f" ({p.reason})" if p.reason else "") for p in parts)
+    return Verdict(c.number, c.text, c.expected, decides.estimate, decides.low, decides.high, decides.unit,
+                   decides.verdict, c.lesson, note, decides.measured())
+
+
+def verdict(number: int, folder=RESULTS / "cpu") -> Verdict:
+    """Claim `number`'s verdict from the result files under `folder`."""
+    return _verdict(CLAIMS[number], _results(folder), folder)
+
+
+def verdicts(folder=RESULTS / "cpu") -> list[Verdict]:
+    """Every claim's verdict, in order, the result files read once."""
+    runs = _results(folder)
+    return [_verdict(CLAIMS[n], runs, folder) for n in sorted(CLAIMS)]
+
+
+def claims_table(folder=RESULTS / "cpu") -> pd.DataFrame:
+    """One row per claim: the claim, its rule, what was measured (rounded for display), the verdict, the lesson."""
+    return pd.DataFrame([{"claim": f"{v.claim}. {v.text}", "expected": v.expected, "measured": v.measured,
+                          "verdict": v.verdict, "lesson": v.lesson} for v in verdicts(folder)])
+
+
+def show(*numbers: int, folder=None) -> None:
+    """Print the verdicts of the claims `numbers` (a lesson's claim cell), from the active profile's
+    results by default."""
+    folder = Path(folder or RESULTS / get_profile().name)
+    runs = _results(folder)
+    for n in numbers:
+        v = _verdict(CLAIMS[n], runs, folder)
+        print(f"Claim {n}, {v.text}: {v.verdict.upper()} (rule: {v.expected}; {folder.name} profile)")
+        print(f"    {v.note}")
