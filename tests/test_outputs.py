@@ -1,7 +1,9 @@
 """What a learner sees live: two lessons run in the smoke profile, and no output names a machine
 path or carries library noise they cannot act on."""
 import os
+import re
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -37,6 +39,31 @@ def test_committed_lessons_hold_no_frozen_progress_bars():
     frozen = [(nb.name, first) for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))
               for first, text in outputs(nbformat.read(nb, as_version=4)) if PROGRESS.search(text)]
     assert not frozen, f"progress bars in committed outputs (run the lesson with `tlcourse run`): {frozen}"
+
+
+LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{5,}(?!\w)")  # 39.469416646416725: more digits than any interval supports
+
+
+def displayed(nb):
+    """(first line of the cell, text) of every displayed value: tables, frames, dicts (not printed lines)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type in ("execute_result", "display_data"):
+                for kind in ("text/html", "text/plain"):
+                    yield cell.source.splitlines()[0], "".join(out.data.get(kind, ""))
+
+
+def test_committed_lessons_hold_no_paths_reprs_or_long_floats():
+    from tlcourse.tools.runbook import REPR
+    faults = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        faults += [(path.name, first, "a machine path") for first, text in outputs(nb)
+                   for word in ("site-packages", "/tmp/", str(ROOT), str(Path.home())) if word in text]
+        faults += [(path.name, first, "an object repr") for first, text in outputs(nb) if REPR.search(text)]
+        faults += [(path.name, first, f"unrounded {LONG_FLOAT.search(text).group()}")
+                   for first, text in displayed(nb) if LONG_FLOAT.search(text)]
+    assert not faults, f"committed outputs a learner should not see (round the table, then `tlcourse run` the lesson): {faults}"
 
 
 def test_clean_drops_progress_widgets_and_keeps_other_outputs():

@@ -203,7 +203,7 @@ def pairs_summary(split: str, profile=None) -> dict:
     preference_data(split, profile)
     record = json.loads(_pairs_file(split, profile).read_text())
     return {"prompts": record["prompts"], "candidates": record["candidates"],
-            "candidates judged positive": record["positive_share"], "pairs": len(record["rows"])}
+            "candidates judged positive": round(record["positive_share"], 3), "pairs": len(record["rows"])}
 
 
 def positives(pairs):

@@ -37,7 +37,7 @@ def next_token_table(model, tokenizer, prompt: str, k: int = 10):
     """The k most likely next tokens with their probabilities (a DataFrame, most likely first)."""
     top = next_token_probs(model, tokenizer, prompt).topk(k)
     return pd.DataFrame({"token": [repr(tokenizer.decode([i])) for i in top.indices.tolist()],
-                         "probability": top.values.tolist()}, index=pd.RangeIndex(1, k + 1, name="rank"))
+                         "probability": [round(p, 4) for p in top.values.tolist()]}, index=pd.RangeIndex(1, k + 1, name="rank"))
 
 
 def windows(ids: list[int], max_length: int, stride: int) -> list[tuple[list, list]]:

@@ -30,11 +30,16 @@ def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
                      f"Δ vs {reference} (95% interval)": paired_difference(runs, ref) if method != reference else "—",
                      "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
-                     "trainable %": f"{100 * runs.trainable_share.iloc[0]:.3g}",
+                     "trainable %": _short(100 * runs.trainable_share.iloc[0]),
                      "time s": f"{runs.wall_time_s.mean():.0f}",
                      "peak MB": f"{runs.peak_memory_mb.median():.0f}",
-                     "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}"})
+                     "saved MB": _short(runs.checkpoint_size_mb.mean())})
     return pd.DataFrame(rows)
+
+
+def _short(value: float) -> str:
+    """Two significant digits below 10 (0.0034, 7.9), whole numbers above (16, 100)."""
+    return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
 
 
 def _rate(runs) -> str:

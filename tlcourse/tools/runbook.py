@@ -23,12 +23,14 @@ CELL_FILE = re.compile(r"/[^\s:]*/ipykernel_\d+/\d+\.py")  # where a warning rai
 
 
 PROGRESS = re.compile(r"\d+%\|.*\| *[\d.?]+[kMG]?/[\d.?]+")  # a tqdm bar's text: " 40%|████  | 2/5"
+REPR = re.compile(r"<[\w.]+ (object )?at 0x[0-9a-f]+>")  # an object's default repr: "<...Styler at 0x7f...>"
 
 
 def clean(nb) -> None:
-    """Strip machine paths, run timestamps, anything that looks like a hub token, and progress-bar
-    widgets: their state is not saved, so a committed one could only show its text fallback, frozen
-    at whatever it read when first drawn (usually 0%)."""
+    """Strip machine paths, run timestamps, anything that looks like a hub token, object reprs shown
+    as the text beside an HTML table, and progress-bar widgets: their state is not saved, so a
+    committed one could only show its text fallback, frozen at whatever it read when first drawn
+    (usually 0%)."""
     nb.metadata.pop("widgets", None)
     home = str(Path.home())
     for cell in nb.cells:
@@ -36,9 +38,17 @@ def clean(nb) -> None:
         if "outputs" in cell:
             cell.outputs = [out for out in cell.outputs if not _progress_widget(out)]
         for out in cell.get("outputs", []):
+            _drop_repr_fallback(out)
             for key in ("text", "data"):
                 if key in out:
                     out[key] = _scrub(out[key], home)
+
+
+def _drop_repr_fallback(out) -> None:
+    """A styled table's plain-text fallback is its object repr; where HTML is there, keep only that."""
+    data = out.get("data", {})
+    if "text/html" in data and REPR.fullmatch("".join(data.get("text/plain", "")).strip()):
+        del data["text/plain"]
 
 
 def _progress_widget(out) -> bool:
