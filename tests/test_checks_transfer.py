@@ -114,3 +114,12 @@ def test_plots_draw(tiny):
     heights = [bar.get_height() for bar in ax.patches]  # emb, block 0..3, head
     assert heights[-1] == pytest.approx(1e-3) and heights[-2] == pytest.approx(1e-4)
     assert heights[0] < heights[1] < heights[-2]
+
+
+def test_a_passing_check_shows_its_line_once_in_a_notebook(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+    from tlcourse.checks.feedback import correct
+    passed = correct("the best layer is 2")
+    shown, _ = InteractiveShell.instance().display_formatter.format(passed)  # what Out[] would show
+    assert capsys.readouterr().out == "Correct: the best layer is 2\n" and shown == {}
+    assert passed == "Correct: the best layer is 2"

@@ -2,10 +2,17 @@
 import math
 
 
-def correct(message: str) -> str:
+class Passed(str):
+    """A check's "Correct: ..." line, returned for tests; a notebook does not show it a second time."""
+
+    def _ipython_display_(self):
+        pass
+
+
+def correct(message: str) -> Passed:
     """Print and return "Correct: <message>"."""
     print(f"Correct: {message}")
-    return f"Correct: {message}"
+    return Passed(f"Correct: {message}")
 
 
 def close(a, b, rel: float = 0.02) -> bool:
