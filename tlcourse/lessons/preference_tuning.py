@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..engine import reads
-from ..engine.config import ROOT, RESULTS, get_profile
+from ..engine.config import RESULTS, RUNS, get_profile
 from ..engine.device import autocast, model_device, seed_everything
 from ..engine.infer import positive_probs
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
@@ -155,7 +155,7 @@ def _until_end(ids: list, eos: int) -> list:
 
 
 def _pairs_file(split: str, profile) -> Path:
-    return ROOT / "runs" / "11_preference" / profile.name / f"pairs-{split}.json"
+    return RUNS / "11_preference" / profile.name / f"pairs-{split}.json"
 
 
 def preference_data(split: str, profile=None):

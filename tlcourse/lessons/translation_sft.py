@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..engine.config import ROOT, RESULTS, get_profile
+from ..engine.config import RESULTS, RUNS, get_profile
 from ..engine.data import take
 from ..engine.device import seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
@@ -56,7 +56,7 @@ def result_file(method: str, data: str, seed: int, profile, out_dir=None) -> Pat
 
 def adapter_dir(method: str, seed: int, profile) -> Path:
     """Where a LoRA run keeps its adapter (git-ignored), for the domain experiment to start from."""
-    return ROOT / "runs" / "10_translation" / profile.name / f"{method}-seed{seed}"
+    return RUNS / "10_translation" / profile.name / f"{method}-seed{seed}"
 
 
 def asked(data: str, sizes, seed: int) -> dict:
