@@ -112,7 +112,8 @@ def _lesson_times(path) -> dict:
 
 def course_table(folder):
     """Every result file under `folder`, all lessons, in one table: one row per data, model, method
-    and training size; each metric as mean ± std over seeds (accuracy-like ones in %), seeds, cost."""
+    and training size; the metrics that row measured, each as mean ± std over seeds (accuracy-like
+    ones in %), in one column; seeds and cost."""
     frame = load_results(folder)
     if frame.empty:
         raise FileNotFoundError(f"no result files under {Path(folder).name}/: run the lessons or `make results`")
@@ -120,13 +121,16 @@ def course_table(folder):
     metrics = sorted(c for c in frame.columns if c.startswith("metric_"))
     rows = []
     for (data, model, method, labels), runs in frame.groupby(["data", "model", "method", "labels"]):
-        row = {"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—"}
+        measured = []
         for col in metrics:
             pct = col.endswith(("accuracy", "f1"))  # shares: shown in %
             v = runs[col].dropna() * (100 if pct else 1)
-            row[col.removeprefix("metric_")] = mean_std(v, 1 if pct else None) if len(v) else ""
-        rows.append(row | {"seeds": runs.seed.nunique(), "trainable params": f"{runs.trainable_params.mean():,.0f}",
-                           "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
+            if len(v):
+                measured.append(f"{col.removeprefix('metric_')} {mean_std(v, 1 if pct else None)}")
+        rows.append({"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—",
+                     "measured": " · ".join(measured), "seeds": runs.seed.nunique(),
+                     "trainable params": f"{runs.trainable_params.mean():,.0f}",
+                     "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
     return pd.DataFrame(rows)
 
 
