@@ -8,7 +8,8 @@ The largest point of every curve is the method grid itself (`make results`: the 
 train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
 Every size trains under the same step budget as the largest and is scored on the same fixed
 validation set at the same steps, early-stopping there: data size is not confounded with epochs.
-Each method uses the rate chosen on validation at the largest size.
+Each method uses the rate chosen on validation at the largest size, except those in
+CurveConfig.per_size (the probe), whose setting is chosen on validation at every size.
 """
 import math
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", 
 @dataclass(frozen=True)
 class CurveConfig:
     methods: tuple[str, ...] = ("probe", "last2", "full", "lora")  # frozen, partial, full, PEFT
+    per_size: tuple[str, ...] = ("probe",)  # chosen on validation at every size: the probe's C (its
+    # regularisation) depends on how many examples there are, and its search costs seconds
     smallest: int = 16  # the smallest labelled set
     factor: int = 4  # each size is this many times the one before, up to the profile's train_size
     data: object = "rotten_tomatoes"  # the task: course dataset name, table file path or DatasetDict
@@ -73,8 +76,9 @@ def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
     rates = {r["method"]: r["lr"] for r in records}
     for n in small:
         for method in config.methods:
-            records += run_grid([method], train_size=n, lr=rates[method], max_steps=step_budget(profile, config),
-                                evaluations=profile.epochs, tag=f"n{n}", **fields)
+            rate = {} if method in config.per_size else {"lr": rates[method]}
+            records += run_grid([method], train_size=n, max_steps=step_budget(profile, config),
+                                evaluations=profile.epochs, tag=f"n{n}", **rate, **fields)
     return records
 
 
