@@ -96,3 +96,14 @@ def test_show_prints_one_line_and_its_note_per_claim(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[0].startswith("Claim 3") and "SHOWN" in lines[0] and "NOT RUN" in lines[2]
     assert not any(str(tmp_path) in line for line in lines)
+
+
+def test_claim_2_every_trained_method_against_the_best_zero_shot(tmp_path):
+    _write(tmp_path, "zeroshot-lm", _first(240), seeds=(0,), model="smollm2-135m")
+    _write(tmp_path, "zeroshot-embed", _first(200), seeds=(0,))
+    _write(tmp_path, "full", _first(320))
+    _write(tmp_path, "probe", np.roll(_first(250), 10))  # items 10-259: 20 gained on the baseline, 10 lost
+    v = claims.verdict(2, tmp_path)
+    assert v.verdict == NOT_SHOWN and v.measured.startswith("probe − zeroshot-lm: +2.5 points")
+    _write(tmp_path, "probe", _first(300))
+    assert claims.verdict(2, tmp_path).verdict == SHOWN

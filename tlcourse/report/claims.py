@@ -89,7 +89,7 @@ class Verdict:
     verdict: str  # shown | not shown | opposite | not testable at this size | not recorded | not run
     lesson: str
     note: str  # every part's number and verdict, or why there is none
-    measured: str = "—"  # estimate and interval, rounded for display
+    measured: str = "—"  # the deciding part, its estimate and interval rounded for display
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,10 @@ def _probe(runs, folder):
 
 @claim(4, "not all layers are equal", "best − worst layer's probe on test, interval excludes 0", "03")
 def _layers(runs, folder):
-    return _not_recorded("best − worst layer", "lesson 03 probes each layer in the notebook; no result file keeps it")
+    rows = _rows(runs, "layer-probe")  # best and worst layer chosen on validation, scored on test
+    best, worst = int(rows.best_layer.iloc[0]), int(rows.worst_layer.iloc[0])
+    return [Part(f"layer {best} − layer {worst} (best and worst on validation)",
+                 *paired_bootstrap(100 * _items(rows), 100 * _items(rows, "test_correct_worst")), rule=Rule(0.0))]
 
 
 @claim(5, "partial fine-tuning balances cost and accuracy",
@@ -310,9 +313,9 @@ def _curves(runs, folder):
     small, large = min(points), max(points)
     probe_small, tuned_small = _probe_and_best(points[small])
     probe_large, tuned_large = _probe_and_best(points[large])
-    return [Part(f"probe − {tuned_small.method.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
+    return [Part(f"probe − {tuned_small.base.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
                  rule=Rule(0.0)),
-            Part(f"{tuned_large.method.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
+            Part(f"{tuned_large.base.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
                  rule=Rule(0.0))]
 
 
@@ -322,8 +325,8 @@ def _curve_points(runs) -> dict:
         raise NotRun("no learning-curve results")
     base = runs.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
     keep = base.isin(curves.CurveConfig().methods) & (runs.data == "rotten_tomatoes") & (runs.model == "minilm-l6")
-    rows = runs[keep]
-    points = {int(n): {m: r for m, r in group.groupby(base[group.index])} for n, group in rows.groupby("train_size")}
+    rows = runs[keep].assign(base=base[keep])
+    points = {int(n): dict(list(group.groupby("base"))) for n, group in rows.groupby("train_size")}
     points = {n: p for n, p in points.items() if "probe" in p and len(p) > 1}
     if len(points) < 2:
         raise NotRun("fewer than two labelled-set sizes with the probe and a fine-tuned method")
@@ -412,8 +415,9 @@ def _verdict(c: Claim, runs, folder) -> Verdict:
         return Verdict(c.number, c.text, c.expected, None, None, None, "", NOT_RUN, c.lesson, note)
     decides = min(parts, key=lambda p: ORDER.index(p.verdict))
     note = "; ".join(f"{p.what}: {p.measured()}, {p.verdict}" + (f" ({p.reason})" if p.reason else "") for p in parts)
+    measured = "—" if decides.estimate is None else f"{decides.what}: {decides.measured()}"
     return Verdict(c.number, c.text, c.expected, decides.estimate, decides.low, decides.high, decides.unit,
-                   decides.verdict, c.lesson, note, decides.measured())
+                   decides.verdict, c.lesson, note, measured)
 
 
 def verdict(number: int, folder=RESULTS / "cpu") -> Verdict:
