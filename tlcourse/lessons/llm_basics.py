@@ -1,0 +1,57 @@
+"""Lesson 01's measurements as a result file (claim 1, "pretraining gives a model general language
+knowledge"), item by item so the claim gets the course's paired interval:
+
+    record_pretraining(run, smol, tok, {"real": texts, "shuffled": shuffled})
+the tiny GPT trained from scratch and SmolLM2 (pretrained) on the same held-out blocks, and
+SmolLM2 on real text against the same words shuffled, text by text.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..engine.config import get_profile, RESULTS
+from ..engine.device import autocast, model_device
+from ..engine.params import count_params
+from ..engine.records import write_result
+from ..methods.lm import token_nll
+
+METHOD, DATA = "pretraining", "news_articles"
+
+
+@torch.no_grad()
+def block_losses(model, blocks, batch_size: int = 8) -> np.ndarray:
+    """Mean next-token loss (nats) of each block: (N,). blocks: a Dataset with input_ids of one length."""
+    model.eval()
+    ids = torch.tensor(blocks["input_ids"], device=model_device(model))  # (N, T)
+    out = []
+    with autocast(model):
+        for batch in ids.split(batch_size):
+            logits = model(input_ids=batch).logits.float()  # (B, T, V)
+            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none")  # (B, T-1)
+            out.append(nll.mean(1).cpu())
+    return torch.cat(out).numpy()
+
+
+def text_losses(model, tokenizer, texts, max_length: int) -> np.ndarray:
+    """Mean next-token loss (nats) of each text: (N,)."""
+    return np.array([total / count for total, count in
+                     (token_nll(model, tokenizer, t, max_length, progress=False) for t in texts)])
+
+
+def record_pretraining(run, smol, tokenizer, texts: dict, profile=None, out_dir=None) -> dict:
+    """Write lesson 01's result file: per held-out block, the tiny GPT's (run, a PretrainRun) and
+    SmolLM2's loss; per text, SmolLM2's loss on texts["real"] and texts["shuffled"]. Returns it."""
+    profile = profile or get_profile()
+    scratch, pretrained = block_losses(run.model, run.held_out), block_losses(smol, run.held_out)
+    real, shuffled = (text_losses(smol, tokenizer, texts[k], 2 * profile.lm_block_size) for k in ("real", "shuffled"))
+    metrics = {"scratch_ppl": math.exp(scratch.mean()), "pretrained_ppl": math.exp(pretrained.mean()),
+               "real_ppl": math.exp(real.mean()), "shuffled_ppl": math.exp(shuffled.mean())}
+    path = write_result(out_dir or RESULTS / profile.name, method=METHOD, model="smollm2-135m", data=DATA,
+                        profile=profile.name, seed=0, metrics=metrics, trainable_params=run.params,
+                        total_params=count_params(smol)[1], wall_time_s=run.train_time_s, peak_memory_mb=None,
+                        tokens_seen=run.tokens_seen, block_loss_scratch=scratch.tolist(),
+                        block_loss_pretrained=pretrained.tolist(), text_loss_real=real.tolist(),
+                        text_loss_shuffled=shuffled.tolist())
+    return metrics | {"file": path.name}
