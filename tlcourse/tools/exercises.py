@@ -3,7 +3,8 @@
 In a solution notebook, a code cell tagged "exercise" holds its answer between the lines
 `# BEGIN SOLUTION: <what to do>` and `# END SOLUTION`; the exercise keeps the cell, replaces
 the answer by a TODO that says what to do, and keeps the check call that follows.
-Cells tagged "solution" (e.g. a discussion of the answer) are dropped; outputs are cleared.
+A markdown cell tagged "discussion" asks a question to think about and stays; one tagged "solution"
+answers it (or discusses an exercise's answer) and is dropped; outputs are cleared.
 """
 import re
 from pathlib import Path
@@ -37,6 +38,9 @@ def to_exercise(nb):
     ex = nbformat.v4.new_notebook(metadata=nb.metadata)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
+        if "solution" in tags and "discussion" in tags:
+            raise ValueError(f"cell {cell.get('id')}: a prompt (discussion) and its answer (solution) "
+                             "belong in two cells, so that the prompt stays in the exercise")
         if "solution" in tags:
             continue
         cell = nbformat.from_dict(dict(cell))
