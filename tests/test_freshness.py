@@ -11,6 +11,7 @@ from tlcourse.methods.translate import translate_sizes
 from tlcourse.tools import freshness
 from tlcourse.tools.runbook import run_notebook
 
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 READ = "before__smollm2-135m__rt_continuations__cpu__seed0.json"  # any committed result file
 
 
@@ -21,7 +22,9 @@ def executed(tmp_path_factory):
     code = ["import json, tlcourse",
             f"from tlcourse.engine.config import RESULTS\nrecord = json.loads((RESULTS / 'cpu' / {READ!r}).read_text())",
             "names = sorted(p.name for p in (RESULTS / 'cpu').glob('before__*'))",
-            "from tlcourse.methods.translate import translate_sizes\nsizes = translate_sizes()"]
+            "from tlcourse.methods.translate import translate_sizes\nsizes = translate_sizes()",
+            "import tempfile\nwith tempfile.TemporaryDirectory() as d:  # removed by listing a descriptor\n"
+            "    open(f'{d}/x', 'w').close()"]
     path = folder / "lesson.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code]), path)
     run_notebook(path)
@@ -54,3 +57,9 @@ def test_changed_code_or_sizes_make_the_lesson_stale(executed, monkeypatch):
     resized = replace(translate_sizes(), train_pairs=translate_sizes().train_pairs + 1)
     monkeypatch.setitem(freshness.SIZE_TABLES, "translation", lambda profile: resized)
     assert freshness.stale(executed) == ["the translation sizes changed"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_committed_lesson_is_current(path):
+    why = freshness.stale(nbformat.read(path, 4))
+    assert not why, f"{path.name} is stale ({'; '.join(why)}): run `tlcourse run notebooks/{path.name}`"

@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]  # the course checkout
 CACHE = Path(os.environ.get("TLCOURSE_CACHE", ROOT / "data" / "cache"))  # git-ignored
 RESULTS = ROOT / "results"  # result JSON files, one folder per profile
+LESSON_TIMES = "lesson_times.json"  # in each profile's results folder: each lesson's time under `tlcourse run`
 RUNS = ROOT / "runs"  # trained artefacts a lesson keeps (adapters, models, preference pairs); git-ignored
 EXAMPLES = ROOT / "data" / "examples"  # small data files shipped with the course
 

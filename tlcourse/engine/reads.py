@@ -27,10 +27,9 @@ def note(table: str, profile: str, value: dict) -> None:
 
 
 def _hook(event: str, args) -> None:
-    if event == "open" and not isinstance(args[0], int):
-        _result(args[0], "file")
-    elif event in ("os.scandir", "os.listdir") and args[0] is not None:
-        _result(args[0], "folder")
+    if event not in ("open", "os.scandir", "os.listdir") or not isinstance(args[0], (str, bytes, os.PathLike)):
+        return  # other events, and opens or listings by file descriptor (shutil.rmtree's)
+    _result(args[0], "file" if event == "open" else "folder")
 
 
 def _result(path, kind: str) -> None:

@@ -7,17 +7,19 @@ JSON each (the floor every trained method of lessons 03-09 is read against).
 """
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.config import RESULTS, get_profile
-from ..engine.data import take
+from ..engine.data import data_hash, take
 from ..engine.device import pick_device
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
-from ..engine.records import write_result
+from ..engine.records import result_name, write_result
 from ..methods.zeroshot import confusion, DESCRIPTIONS, embed_similarity, fewshot_prompt, label_logprobs, Prompt
+from .protocol import stored, VERSION
 
 METHODS = {  # result method name -> (model, what it does)
     "zeroshot-lm": ("smollm2-135m", "prompt SmolLM2, compare the label words' next-token probabilities"),
@@ -42,7 +44,8 @@ def _scores(method, seed, k, prompt, ds, max_length: int):
 
 def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
                  profile=None) -> dict:
-    """Score the profile's test reviews with one baseline and write its result JSON; the record.
+    """Score the profile's test reviews with one baseline and write its result JSON; the record. A
+    stored result is read instead while it stands for this run (protocol.stored: sizes, prompt, data).
 
     The record also keeps the confusion matrix, each test item's correctness (test_correct: the same
     items as the trained methods', for paired differences) and the label words or descriptions used.
@@ -51,6 +54,15 @@ def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt
         raise ValueError(f"unknown baseline {method!r}; use one of {', '.join(METHODS)}")
     profile = profile or get_profile()
     ds = take(load_dataset("rotten_tomatoes"), profile)
+    folder = Path(out_dir or RESULTS / profile.name)
+    asked = {"protocol": {"version": VERSION, "eval_size": profile.eval_size, "max_length": profile.max_length,
+                          "k": k if method == "fewshot-lm" else 0, "prompt": asdict(prompt)},
+             "data_hash": data_hash(ds)}
+    old = stored(folder / result_name(method, METHODS[method][0], "rotten_tomatoes", profile.name, seed), asked)
+    return old or _score(method, seed, k, prompt, ds, profile, folder, asked)
+
+
+def _score(method, seed, k, prompt, ds, profile, folder, asked) -> dict:
     start = time.perf_counter()
     with PeakTracker() as mem:
         scores, total, shots = _scores(method, seed, k, prompt, ds, profile.max_length)
@@ -58,10 +70,10 @@ def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt
     y, pred = np.asarray(ds["test"]["label"]), scores.argmax(1)
     how = ({"descriptions": list(DESCRIPTIONS)} if method == "zeroshot-embed" else
            {"label_words": list(prompt.label_words), "chat": prompt.chat, "k": shots})
-    path = write_result(out_dir or RESULTS / profile.name, method=method, model=METHODS[method][0],
+    path = write_result(folder, method=method, model=METHODS[method][0],
                         data="rotten_tomatoes", profile=profile.name, seed=seed,
                         metrics={"accuracy": float((pred == y).mean())}, trainable_params=0, total_params=total,
                         wall_time_s=wall, peak_memory_mb=mem.mb, checkpoint_size_mb=0.0, train_size=shots, test_size=len(y),
                         confusion=confusion(y, pred, scores.shape[1]).tolist(),
-                        test_correct=(pred == y).astype(int).tolist(), **how)
+                        test_correct=(pred == y).astype(int).tolist(), **how, **asked)
     return json.loads(Path(path).read_text())

@@ -26,7 +26,8 @@ class TinyGPTConfig:
     mlp_ratio: int = 4  # MLP width = mlp_ratio * n_embd (SmolLM2-135M: 1536 = 2.67 x 576)
     lr: float = 3e-3  # peak learning rate: tiny models tolerate (and need) large steps
     batch_size: int = 8  # blocks per optimizer step: small, for more steps from little data
-    epochs: int | None = None  # passes over the blocks; None: the profile's epochs
+    epochs: int = 2  # passes over the blocks: minutes on two cores (the profile's epochs, up to 8, are
+    # the classifiers' ceiling under early stopping, not a pretraining budget)
     eval_blocks: int = 16  # held-out blocks for the validation loss
     seed: int = 0  # weight init, shuffling
 
@@ -71,7 +72,7 @@ def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, prof
     tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     train, held_out = news_blocks(tokenizer, profile, config.eval_blocks)
     model = tiny_gpt(tokenizer, config, profile.lm_block_size)
-    epochs = config.epochs or profile.epochs
+    epochs = config.epochs
     steps = epochs * -(-len(train) // config.batch_size)
     cfg = TrainConfig(lr=config.lr, epochs=epochs, batch_size=config.batch_size, warmup_ratio=0.1,
                       weight_decay=0.1, eval_every=max(steps // 6, 1), log_every=max(steps // 40, 1),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.config import ROOT
+from ..engine.config import LESSON_TIMES, ROOT
 from ..engine.records import format_mean_std, KEYS, load_results, mean_std
 from ..lessons.method_grid import METHODS
 from ..lessons.protocol import paired_difference
@@ -80,7 +80,7 @@ def update_readme(table: str, section: str, document: str = "README.md") -> None
 def course_map(profiles=("cpu", "gpu")):
     """Each lesson: what it shows, its measured time in each profile (`make course`), exercise links."""
     import nbformat
-    times = {p: _lesson_times(ROOT / "results" / p / "lesson_times.json") for p in profiles}
+    times = {p: _lesson_times(ROOT / "results" / p / LESSON_TIMES) for p in profiles}
     rows = []
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
@@ -99,7 +99,7 @@ def lesson_times(profile="cpu"):
     total, read from the same file as the course map."""
     frame = course_map((profile,))
     column = f"{profile} time"
-    times = _lesson_times(ROOT / "results" / profile / "lesson_times.json")
+    times = _lesson_times(ROOT / "results" / profile / LESSON_TIMES)
     total = f"{sum(times.values()) / 60:.0f} min, all {len(times)}"
     frame = frame[["lesson", "what it shows", column, "exercise"]].assign(exercise=frame.exercise.ne("—").map({True: "yes", False: "—"}))
     return pd.concat([frame, pd.DataFrame([{"lesson": "**total**", "what it shows": "", column: total, "exercise": ""}])],

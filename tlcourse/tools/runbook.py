@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..engine import reads
-from ..engine.config import profile_name, RESULTS, ROOT
+from ..engine.config import LESSON_TIMES, profile_name, RESULTS, ROOT
 from . import freshness
 
 
@@ -152,8 +152,8 @@ def _kill_kernel(client) -> None:
 
 
 def run(paths) -> dict:
-    """Run each notebook; print the wall time of each and record it in lesson_times.json."""
-    times_file = RESULTS / profile_name() / "lesson_times.json"
+    """Run each notebook; print the wall time of each and record it in LESSON_TIMES."""
+    times_file = RESULTS / profile_name() / LESSON_TIMES
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
     print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")
     for path in map(Path, paths):
