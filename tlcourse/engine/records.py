@@ -87,10 +87,10 @@ def _precision() -> str:
 
 
 def load_results(folder):
-    """Every result JSON under `folder` as one DataFrame row; metrics become columns (metric_<name>)."""
-
+    """Every result JSON in `folder` as one DataFrame row; metrics become columns (metric_<name>).
+    Its sweep/ subfolder holds validation records of settings searches, not results: not read."""
     rows = []
-    for path in sorted(Path(folder).rglob("*.json")):
+    for path in sorted(Path(folder).glob("*.json")):
         record = json.loads(path.read_text())
         if not all(k in record for k in KEYS + ("metrics",)):
             continue  # some other JSON (a benchmark, a manifest)

@@ -19,13 +19,44 @@ from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.records import result_name, write_result
 from ..methods.zeroshot import confusion, DESCRIPTIONS, embed_similarity, fewshot_prompt, label_logprobs, Prompt
-from .protocol import stored, VERSION
+from .protocol import Choice, search, stored, VERSION
+
+PROMPTS = {  # lesson 02's two prompt formats, chosen between on validation (choose_prompt)
+    "plain": Prompt(),  # "Review: ...\nSentiment:" and the label words " negative" / " positive"
+    "chat template": Prompt(chat=True, label_words=("negative", "positive")),  # the reply starts a line
+}
 
 METHODS = {  # result method name -> (model, what it does)
     "zeroshot-lm": ("smollm2-135m", "prompt SmolLM2, compare the label words' next-token probabilities"),
     "fewshot-lm": ("smollm2-135m", "the same, with k labelled training reviews in the prompt"),
     "zeroshot-embed": ("minilm-l6", "cosine similarity of MiniLM embeddings to label descriptions"),
 }
+
+
+def choose_prompt(profile=None, out_dir=None) -> Choice:
+    """The prompt format (a PROMPTS name) chosen on validation accuracy by the course's one search,
+    never on test; each format's validation record keeps every review's correctness (val_correct),
+    so the two can be compared item by item (protocol.paired_bootstrap)."""
+    profile = profile or get_profile()
+    ds = take(load_dataset("rotten_tomatoes"), profile)["validation"]
+    texts, y = list(ds["text"]), np.asarray(ds["label"])
+    model = []  # loaded on the first format that is not stored
+
+    def validate(name):
+        if not model:
+            model.append(load_model("smollm2-135m", task="causal-lm").to(pick_device()))
+        scores = label_logprobs(model[0], load_tokenizer("smollm2-135m"), texts, PROMPTS[name],
+                                max_length=profile.max_length, progress=False)  # (N, 2)
+        correct = scores.argmax(1) == y
+        return {"val_accuracy": float(correct.mean()), "val_correct": correct.astype(int).tolist(),
+                "predicted_positive": float((scores.argmax(1) == 1).mean()),
+                "label_mass": float(np.exp(scores).sum(1).mean())}, None
+
+    asked = {"protocol": {"version": VERSION, "eval_size": profile.eval_size, "max_length": profile.max_length},
+             "data_hash": data_hash({"validation": ds})}
+    return search("zeroshot-lm-prompt", tuple(PROMPTS), validate, Path(out_dir or RESULTS / profile.name),
+                  lambda name: asked | {"prompt": asdict(PROMPTS[name])}, label=lambda name: name.replace(" ", "-"),
+                  describe=lambda name, r: {"value": name} | r)
 
 
 def _scores(method, seed, k, prompt, ds, max_length: int):
