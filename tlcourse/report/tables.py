@@ -13,8 +13,9 @@ from ..lessons.protocol import paired_difference
 
 def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
     """The course's comparison table for one dataset: one row per method, mean ± std over seeds,
-    the learning rate chosen on validation, and the paired difference from `reference` on the same
-    test items (paired_bootstrap; blank where files hold no per-item results)."""
+    the learning rate chosen on validation, the paired difference from `reference` on the same
+    test items (paired_bootstrap; blank where files hold no per-item results), and its costs, per
+    run and per optimiser step (which early stopping does not change)."""
     frame = load_results(folder)
     if frame.empty:
         raise FileNotFoundError(f"no result files under {folder}: run `make results` first")
@@ -31,10 +32,18 @@ def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
                      "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": _short(100 * runs.trainable_share.iloc[0]),
-                     "time s": f"{runs.wall_time_s.mean():.0f}",
+                     "time s": f"{runs.wall_time_s.mean():.0f}", "ms per step": _per_step(runs),
                      "peak MB": f"{runs.peak_memory_mb.median():.0f}",
                      "saved MB": _short(runs.checkpoint_size_mb.mean())})
     return pd.DataFrame(rows)
+
+
+def _per_step(runs) -> str:
+    """Training time per optimiser step, validation passes left out: a run's time depends on how many
+    epochs early stopping allowed, its time per step does not ("—" for methods without steps)."""
+    if "steps" not in runs or runs.steps.isna().all() or "train_time_s" not in runs:
+        return "—"
+    return f"{1000 * (runs.train_time_s / runs.steps).mean():.0f}"
 
 
 def _short(value: float) -> str:
