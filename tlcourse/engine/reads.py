@@ -39,8 +39,10 @@ def _result(path, kind: str) -> None:
 
 
 def _append(entry: dict) -> None:
+    if not os.environ.get(LOG):
+        return  # not under `tlcourse run`: nothing to log
     line = json.dumps(entry, sort_keys=True)
-    if os.environ.get(LOG) and line not in _seen:
+    if line not in _seen:
         _seen.add(line)
         with open(os.environ[LOG], "a") as log:
             log.write(line + "\n")

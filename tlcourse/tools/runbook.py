@@ -10,7 +10,6 @@ import re
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..engine import reads
@@ -82,26 +81,11 @@ def run_notebook(path: Path, timeout: int = 1800, clients: list | None = None) -
                                 resources={"metadata": {"path": str(path.parent)}})
         if clients is not None:
             clients.append(client)
-        with _environment(reads.LOG, str(log)):
-            client.execute()
+        client.execute(env=os.environ | {reads.LOG: str(log)})  # the kernel's environment only
         nb.metadata[freshness.KEY] = freshness.stamp(nb, log, profile_name())
     clean(nb)
     nbformat.write(nb, path)
     return time.time() - start
-
-
-@contextmanager
-def _environment(name: str, value: str):
-    """Set one environment variable (inherited by the kernel) for the duration of a block."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name)
-        else:
-            os.environ[name] = before
 
 
 def _local_kernel(sockets: str):
