@@ -16,7 +16,7 @@ from ..engine.data import data_hash, protocol_splits
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.params import count_params
 from ..engine.records import result_name, write_result
-from ..methods.features import cached_embed, layer_probe, probe
+from ..methods.features import cached_embed, cv_C, layer_probe, probe
 from .protocol import stored, VERSION
 
 MODEL, DATA, METHOD = "minilm-l6", "rotten_tomatoes", "layer-probe"
@@ -42,9 +42,9 @@ def _measure(ds, profile, folder, asked: dict) -> dict:
     feats = {s: cached_embed(MODEL, encoder, tok, ds[s]["text"], max_length=profile.max_length, layers="all",
                              progress=False) for s in ("train", "validation", "test")}  # (L+1, N, C) each
     y = {s: np.asarray(ds[s]["label"]) for s in feats}  # (N,) each
-    val = layer_probe(feats["train"], y["train"], feats["validation"], y["validation"])
+    C = cv_C(feats["train"][-1], y["train"])  # one C for every layer
+    val = layer_probe(feats["train"], y["train"], feats["validation"], y["validation"], C=C)
     best, worst = int(np.argmax(val)), int(np.argmin(val))
-    C = float(np.ravel(probe(feats["train"][-1], y["train"])[-1].C_)[0])
     correct = {layer: (probe(feats["train"][layer], y["train"], C=C).predict(feats["test"][layer]) == y["test"])
                for layer in (best, worst)}  # (N,) each: the test items, scored once
     written = write_result(folder, method=METHOD, model=MODEL, data=DATA, profile=profile.name, seed=0,

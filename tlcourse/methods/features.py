@@ -94,14 +94,18 @@ def probe_accuracy(X_train, y_train, X_test, y_test, **kwargs) -> float:
     return float(probe(X_train, y_train, **kwargs).score(X_test, y_test))
 
 
-def layer_probe(train_layers, y_train, test_layers, y_test) -> list[float]:
+def layer_probe(train_layers, y_train, test_layers, y_test, C: float | None = None) -> list[float]:
     """Probe accuracy of every layer's features: index 0 = token embeddings, L = last block.
 
-    C is chosen once, by cross-validation on the last layer, and used for every layer.
+    One C for every layer: `C`, or (None) the one cross-validation chooses on the last layer (cv_C).
     """
-    C = probe(train_layers[-1], y_train)[-1].C_
-    return [probe_accuracy(a, y_train, b, y_test, C=float(np.ravel(C)[0]))
-            for a, b in zip(train_layers, test_layers)]
+    C = cv_C(train_layers[-1], y_train) if C is None else C
+    return [probe_accuracy(a, y_train, b, y_test, C=C) for a, b in zip(train_layers, test_layers)]
+
+
+def cv_C(X, y) -> float:
+    """The C that probe's 3-fold cross-validation chooses on features X."""
+    return float(np.ravel(probe(X, y)[-1].C_)[0])
 
 
 def majority_accuracy(y_train, y_test) -> float:
