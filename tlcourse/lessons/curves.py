@@ -82,7 +82,7 @@ def run_curves(config: CurveConfig = CurveConfig(), seeds=None, out_dir=None,
     return records
 
 
-def _curve_rows(frame, config):
+def curve_rows(frame, config: CurveConfig = CurveConfig()):
     """Result rows of the curve methods on the config's data as it is now, made under the current
     protocol (files that record another data hash or protocol are left out), with the base method
     name ("probe-n16" -> "probe")."""
@@ -101,7 +101,7 @@ def curve_table(folder, config: CurveConfig = CurveConfig()):
     frame = load_results(folder)
     if frame.empty or "train_size" not in frame:
         return pd.DataFrame(columns=COLUMNS)
-    rows = _curve_rows(frame, config)
+    rows = curve_rows(frame, config)
     g = rows.groupby(["method", "size"])
     table = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
                           "std": g.metric_accuracy.std().fillna(0.0) * 100,  # one seed: no spread

@@ -317,9 +317,9 @@ def _curves(runs, folder):
     small, large = min(points), max(points)
     probe_small, tuned_small = _probe_and_best(points[small])
     probe_large, tuned_large = _probe_and_best(points[large])
-    return [Part(f"probe − {tuned_small.base.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
+    return [Part(f"probe − {tuned_small.method.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
                  rule=Rule(0.0)),
-            Part(f"{tuned_large.base.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
+            Part(f"{tuned_large.method.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
                  rule=Rule(0.0))]
 
 
@@ -327,10 +327,8 @@ def _curve_points(runs) -> dict:
     """{labelled-set size: {curve method: its rows}} of lesson 09's curves (method grid at the top size)."""
     if runs.empty or "train_size" not in runs:
         raise NotRun("no learning-curve results")
-    base = runs.method.str.extract(r"^([a-z0-9]+)(?:-n\d+)?$", expand=False)
-    keep = base.isin(curves.CurveConfig().methods) & (runs.data == "rotten_tomatoes") & (runs.model == "minilm-l6")
-    rows = runs[keep].assign(base=base[keep])
-    points = {int(n): dict(list(group.groupby("base"))) for n, group in rows.groupby("train_size")}
+    rows = curves.curve_rows(runs)  # method: the curve's method, "probe-n16" -> "probe"
+    points = {int(n): dict(list(group.groupby("method"))) for n, group in rows.groupby("size")}
     points = {n: p for n, p in points.items() if "probe" in p and len(p) > 1}
     if len(points) < 2:
         raise NotRun("fewer than two labelled-set sizes with the probe and a fine-tuned method")
