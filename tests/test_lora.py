@@ -51,3 +51,13 @@ def test_lora_on_smollm2_targets_attention():
     model = add_lora(tlcourse.load_model("smollm2-135m"), r=8)
     trainable, total = count_params(model)
     assert 0 < trainable < 0.005 * total
+
+
+def test_all_linear_adapts_every_block_layer_but_not_the_head():
+    from tlcourse.engine.models import classifier as course_classifier
+    from tlcourse.methods.lora import ALL_LINEAR
+    model = add_lora(course_classifier("minilm-l6", 2, seed=0), r=4, target_modules=ALL_LINEAR)
+    adapted = {n.rsplit(".lora_A", 1)[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters() if ".lora_A" in n}
+    assert adapted == {"query", "key", "value", "dense"}
+    head = [n for n, p in model.named_parameters() if "classifier" in n and p.requires_grad]
+    assert head and not any("lora" in n for n in head)  # the new head trains fully, unadapted

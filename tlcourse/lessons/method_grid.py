@@ -35,7 +35,7 @@ from ..engine.records import result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.features import cached_embed, probe, train_head
 from ..methods.freezing import bitfit, discriminative_groups, freeze, two_rate_groups, unfreezing_stages
-from ..methods.lora import add_lora
+from ..methods.lora import add_lora, ALL_LINEAR
 from .protocol import VERSION, Choice, search, stored
 
 METHODS = {  # name -> what it trains (for tables and the decision explorer)
@@ -46,6 +46,7 @@ METHODS = {  # name -> what it trains (for tables and the decision explorer)
     "last2": "head + last two transformer blocks",
     "bitfit": "head + every bias",
     "lora": "head + rank-r adapters on attention query/value",
+    "lora-all": "head + rank-r adapters on every linear layer of every block",
     "full": "every weight",
     "ulmfit": "every weight: gradual unfreezing, discriminative LRs, slanted triangular schedule",
 }
@@ -58,11 +59,13 @@ GRID = {  # method -> (candidates for Experiment.lr, chosen on validation; the v
     "last2": ((2e-5, 5e-5, 1e-4, 2e-4, 5e-4), 5e-5),
     "bitfit": ((1e-3, 3e-3, 1e-2), 1e-3),
     "lora": ((1e-3, 3e-3, 1e-2), 1e-3),
+    "lora-all": ((3e-4, 1e-3, 3e-3), 1e-3),
     "full": ((2e-5, 5e-5, 1e-4), 5e-5),
     "ulmfit": ((2e-5, 5e-5, 1e-4), 5e-5),
 }
 
 
+LORA_TARGETS = {"lora": None, "lora-all": ALL_LINEAR}  # method -> add_lora's target_modules (None: query/value)
 HEAD_EPOCHS, HEAD_PATIENCE = 100, 10  # the head on cached features: an epoch costs milliseconds
 
 
@@ -200,7 +203,7 @@ def recipe(exp: Experiment, profile, model) -> tuple:
         model.requires_grad_(True)
         groups = discriminative_groups(model, exp.rate, exp.decay, exp.head_lr)
         return groups, _config(exp, profile, schedule="slanted"), ulmfit_unfreezing(model, exp, profile)
-    if exp.method in ("bitfit", "lora"):  # small new sets of weights: one rate for all of them
+    if exp.method in ("bitfit", "lora", "lora-all"):  # small new sets of weights: one rate for all of them
         if exp.method == "bitfit":
             bitfit(model)
         return two_rate_groups(model, exp.rate, exp.rate), _config(exp, profile), None
@@ -264,9 +267,11 @@ def saved_size_mb(model) -> float:
 
 
 def build_model(exp: Experiment, num_labels: int):
-    """The method's model before training: the course classifier, wrapped in LoRA for "lora"."""
+    """The method's model before training: the course classifier, wrapped in LoRA for the LoRA methods."""
     model = classifier(exp.model, num_labels, seed=exp.seed)
-    return add_lora(model, r=exp.lora_r) if exp.method == "lora" else model
+    if exp.method not in LORA_TARGETS:
+        return model
+    return add_lora(model, r=exp.lora_r, target_modules=LORA_TARGETS[exp.method])
 
 
 def result_path(exp: Experiment, out_dir=None, profile=None) -> Path:

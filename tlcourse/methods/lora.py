@@ -1,6 +1,7 @@
 """LoRA with peft: small low-rank adapters beside frozen weights, saved on their own, merged later.
 
     model = add_lora(tlcourse.load_model("minilm-l6", task="classification", num_labels=2), r=8)
+    model = add_lora(base, r=8, target_modules=ALL_LINEAR)   # every Linear layer of every block
     size = save_adapter(model, "runs/lora")      # MB on disk: the adapter alone
     plain = merge(model)                         # a normal model again, no extra latency
 """
@@ -13,6 +14,8 @@ TARGETS = {  # model_type -> attention projections LoRA adapts by default (as in
     "llama": ["q_proj", "v_proj"],
 }
 HEADS = ["classifier", "score"]  # new task heads: trained fully, saved with the adapter
+OUTPUTS = HEADS + ["lm_head"]  # output layers: never adapted
+ALL_LINEAR = "all-linear"  # target_modules value: every Linear layer but the output (TRL's and peft's name)
 
 
 def linear_names(model) -> list[str]:
@@ -25,8 +28,10 @@ def lora_config(model, r: int = 8, alpha: int | None = None, dropout: float = 0.
                 target_modules: list[str] | None = None, task: str | None = None):
     """A peft LoraConfig checked against the model: unknown target modules fail with the names."""
     from peft import LoraConfig, TaskType
-    targets = target_modules or TARGETS.get(model.config.model_type)
     available = linear_names(model)
+    if target_modules == ALL_LINEAR:  # by name: on the course's classifier peft's own would adapt the new head
+        target_modules = [name for name in available if name not in OUTPUTS]
+    targets = target_modules or TARGETS.get(model.config.model_type)
     if not targets:
         raise ValueError(f"no default LoRA targets for {model.config.model_type!r}; pass "
                          f"target_modules=[...] from {available}")
