@@ -160,3 +160,11 @@ def test_sorted_embedding_equals_unsorted_and_pads_less():
     np.testing.assert_allclose(sorted_, unsorted, atol=2e-2)  # bf16 on CPUs that compute it: padding changes sums
     cos = (sorted_ * unsorted).sum(1) / np.linalg.norm(sorted_, axis=1) / np.linalg.norm(unsorted, axis=1)
     assert cos.min() > 0.999
+
+
+def test_grid_position_names_the_edges():
+    from tlcourse.lessons.protocol import grid_position
+    assert grid_position(1e-3, (3e-4, 1e-3, 3e-3)) == "inside its grid"
+    assert grid_position(3e-3, (1e-3, 3e-4, 3e-3)) == "the top of its grid"
+    assert grid_position(3e-4, (3e-4, 1e-3)) == "the bottom of its grid"
+    assert grid_position(1.0, (1.0,)) == "inside its grid"

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..lessons.protocol import seed_mean, seed_paired
+from ..lessons.protocol import excludes_zero, seed_mean, seed_paired
 from .feedback import correct
 
 ESTIMATE_TOL = 0.05  # the estimate has no randomness: only rounding is forgiven (result's unit)
@@ -83,7 +83,7 @@ def check_gap(estimate, low, high, real, frame, a: str, b: str, column: str = "t
     tol = max(tolerance, WIDTH_TOL * (hi - lo))
     if abs(low - lo) > tol or abs(high - hi) > tol:
         raise AssertionError(_interval_hint(high - low, hi - lo))
-    expected_real, yours = not lo <= 0 <= hi, not low <= 0 <= high
+    expected_real, yours = excludes_zero(lo, hi), excludes_zero(low, high)
     borderline = min(abs(lo), abs(hi)) <= BORDER * (hi - lo) and bool(real) == yours
     if bool(real) != expected_real and not borderline:
         if bool(real) == yours:

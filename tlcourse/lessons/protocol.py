@@ -101,6 +101,16 @@ def search(name: str, candidates, validate, folder, asked, score: Score = ACCURA
     return Choice(best[0], rows, best[1:] if best[2] is not None else None)
 
 
+def grid_position(value, grid) -> str:
+    """Where a chosen value sits in the grid it was chosen from: a choice on an edge may lie beyond it."""
+    grid = sorted(grid)
+    if len(grid) > 1 and value == grid[-1]:
+        return "the top of its grid"
+    if len(grid) > 1 and value == grid[0]:
+        return "the bottom of its grid"
+    return "inside its grid"
+
+
 def paired_bootstrap(a, b, statistic=None, level: float = 0.95, resamples: int = 10_000, seed: int = 0):
     """The course's one paired comparison: statistic(a) - statistic(b) on the same test items, and its
     percentile bootstrap interval over the items.
@@ -146,10 +156,15 @@ def paired_difference(runs, ref, column: str = "test_correct", scale: float = 10
     return f"{mean:+.1f} ({low:+.1f} to {high:+.1f})"
 
 
+def excludes_zero(low: float, high: float) -> bool:
+    """Whether an interval of a difference tells the two sides apart: 0 lies outside it (an end on 0 does not)."""
+    return not low <= 0 <= high
+
+
 def describe_difference(a: str, b: str, mean: float, low: float, high: float, seeds: int,
                         unit: str = "chrF") -> str:
     """One sentence for a paired difference a - b in `unit`: which is ahead, or that the interval says neither."""
     interval = f"{mean:+.1f} {unit}, 95% interval {low:+.1f} to {high:+.1f} ({seeds} seed(s))"
-    if low <= 0 <= high:
+    if not excludes_zero(low, high):
         return f"{a} vs {b}: {interval}: the interval includes 0, so neither is ahead at this scale"
     return f"{a} vs {b}: {interval}: {a if mean > 0 else b} is ahead"
