@@ -100,12 +100,6 @@ def load_results(folder):
     return pd.DataFrame(rows)
 
 
-
-
-
-
-
-
 def mean_std(values, decimals: int | None = None) -> str:
     """ "mean ± std" over seeds (std 0 for one seed), formatted by format_mean_std."""
     v = np.asarray(values, dtype=float)
