@@ -241,3 +241,12 @@ def test_interface_strings_split_by_file_without_shared_strings():
         strings = lambda s: set(frames[s].source) | set(frames[s].target)
         assert strings(a).isdisjoint(strings(b)), f"{a} and {b} share a string"
     assert not (frames["train"].source == frames["train"].target).any()
+
+
+@pytest.mark.parametrize("section", ["translation", "style", "preference"])
+def test_readme_llm_lesson_tables_are_generated_from_result_files(section):
+    from tlcourse.report.tables import lesson_tables, markdown, readme_section
+    readme = (ROOT / "README.md").read_text()
+    a, b = readme_section(readme, section)
+    assert readme[a:b].strip() == markdown(lesson_tables()[section](ROOT / "results" / "cpu")).strip(), \
+        f"README's {section} table differs from results/cpu/: run `tlcourse results --readme --profile cpu`"

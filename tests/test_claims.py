@@ -45,12 +45,21 @@ def test_a_verdict_uses_the_unrounded_number_not_its_display():
 
 
 def test_claim_8_lora_against_full(tmp_path):
-    _write(tmp_path, "full", _first(320))
-    _write(tmp_path, "lora", _first(320))
+    _write(tmp_path, "full", _first(320), val_accuracy=0.8)
+    _write(tmp_path, "lora", _first(320), val_accuracy=0.8)
     assert claims.verdict(8, tmp_path).verdict == SHOWN  # identical: 0, interval 0 to 0, above -1
-    _write(tmp_path, "lora", _first(240))
+    _write(tmp_path, "lora", _first(240), val_accuracy=0.8)
     v = claims.verdict(8, tmp_path)
     assert v.verdict == OPPOSITE and v.estimate == pytest.approx(-20.0) and v.high < -1
+
+
+def test_claim_8_judges_the_lora_that_validation_chose_not_the_better_on_test(tmp_path):
+    _write(tmp_path, "full", _first(320), val_accuracy=0.8)
+    _write(tmp_path, "lora", _first(320), val_accuracy=0.7)  # equal to full on test, behind on validation
+    _write(tmp_path, "lora-all", _first(240), val_accuracy=0.75)
+    v = claims.verdict(8, tmp_path)
+    assert v.measured.startswith("lora-all − full") and v.verdict == OPPOSITE
+    assert "lora − full +0.0" in v.note
 
 
 def test_claim_9_student_at_94_97_percent_of_the_teacher_is_not_shown(tmp_path):

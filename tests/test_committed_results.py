@@ -1,4 +1,4 @@
-"""The committed cpu results of lessons 10 and 11 hold what their tables and the protocol need, and
+"""The committed cpu results of lessons 06 (style), 10 and 11 hold what their tables and the protocol need, and
 were made from what the code asks for today (a changed size must be rerun and committed)."""
 import json
 from dataclasses import asdict
@@ -30,7 +30,7 @@ def test_lesson_10_files_record_their_sizes_data_and_per_sentence_scores():
         assert len(r["sentence_chrf"]) == len(r["hypotheses"]) == r["test_pairs"]
         assert 0 <= r["metrics"]["chrf"] <= 100
         if r["method"] in ts.SFT_METHODS:
-            grid = sizes["lora_lrs"] if ts.SFT_METHODS[r["method"]][0] else sizes["full_lrs"]
+            grid = ts.rate_grid(r["method"], translate_sizes("cpu"))
             assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
 
 
@@ -45,3 +45,15 @@ def test_lesson_11_files_name_their_sizes_judge_and_pairs(method):
         if method != "before":
             grid = sizes["dpo_lrs"] if method in pr.BETAS else sizes["sft_lrs"]
             assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
+
+
+def test_lesson_06_style_files_record_their_sizes_and_both_sides():
+    from tlcourse.lessons import style
+    sizes = json.loads(json.dumps(asdict(style.style_sizes("cpu"))))
+    runs = _files("style-lora__smollm2-135m__hamlet__cpu__seed*.json")
+    assert sorted(r["seed"] for r in runs) == list(sizes["seeds"])
+    for r in runs:
+        assert r["sizes"] == sizes and r["protocol"] == VERSION
+        for side in ("before", "after"):
+            assert len(r[side]["samples"]) == len(r[side]["eme"]) == len(r[side]["layout"])
+            assert len(r[side]["block_loss"]) == r["test_blocks"]

@@ -61,3 +61,4 @@ def test_every_profile_has_sizes_and_grids():
     for name in ("smoke", "cpu", "gpu"):
         sizes = pr.preference_sizes(name)
         assert sizes.dpo_lrs and sizes.sft_lrs and sizes.candidates >= 2
+

@@ -30,13 +30,16 @@ def test_answer_only_labels_cover_exactly_the_answer_and_its_end_of_turn(tok):
     assert ex["labels"][:len(prompt)] == [IGNORE] * len(prompt)
     assert tok.decode(kept) == PAIRS[0][1] + "<|im_end|>\n"
     assert tok.decode(prompt).endswith("<|im_start|>assistant\n")
-    assert "You are a helpful AI assistant" in tok.decode(prompt)  # the template's own system turn
+    assert tok.decode(prompt).startswith("<|im_start|>system\n<|im_end|>")  # an empty system turn
+    default = chat_ids(tok, messages(PAIRS[0][0], system=None), generation_prompt=True)
+    assert "You are a helpful AI assistant" in tok.decode(default)  # the template's own, when none is given
+    assert len(default) > len(prompt)
     assert encode_chat(tok, chat, answer_only=False)["labels"] == ex["input_ids"]
 
 
 def test_few_shot_examples_are_earlier_turns_and_only_the_last_answer_is_learned(tok):
     chat = messages(PAIRS[2][0], PAIRS[2][1], examples=PAIRS[:2])
-    assert [m["role"] for m in chat] == ["user", "assistant"] * 3
+    assert [m["role"] for m in chat] == ["system"] + ["user", "assistant"] * 3
     ex = encode_chat(tok, chat)
     assert tok.decode([t for t, y in zip(ex["input_ids"], ex["labels"]) if y != IGNORE]) == "God is love.<|im_end|>\n"
 
@@ -132,6 +135,13 @@ def test_tables_are_built_from_result_files(tmp_path):
     assert seeds == 2 and low < mean < high and low > 0
     assert describe_difference("sft-lora-answer", "zeroshot", mean, low, high, seeds).endswith("sft-lora-answer is ahead")
     assert "neither" in describe_difference("a", "b", 0.5, -1.0, 2.0, 3)
+
+
+def test_bible_words_count_only_where_the_reference_has_none():
+    from tlcourse.lessons.translation_sft import carries_bible_words
+    assert carries_bible_words("Thou shalt save the file.", "Save the file.")
+    assert not carries_bible_words("God is love.", "God is love.")
+    assert not carries_bible_words("Save the file to disk.", "Save the file.")
 
 
 def test_label_mask_check_names_the_mistake(tok):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from ..engine import reads
 from ..engine.config import RESULTS, RUNS, get_profile
@@ -384,6 +385,14 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
                            judge_accuracy=judge.accuracy, test_prompts=sizes.test_prompts,
                            test_samples=sizes.test_samples, **record, **measured, **provenance)
     return json.loads(Path(written).read_text())
+
+
+def run_lesson(profile=None, skip_existing: bool = True) -> None:
+    """Every method x seed of the lesson (what `make results` runs); stored results are read."""
+    profile = profile or get_profile()
+    runs = [(m, s) for m in METHODS for s in preference_sizes(profile.name).seeds]
+    for method, seed in tqdm(runs, desc="lesson 11: runs"):
+        run_method(method, seed, skip_existing=skip_existing, profile=profile)
 
 
 def _runs(folder):

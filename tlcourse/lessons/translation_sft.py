@@ -2,20 +2,24 @@
 
     run_prompting(k=0)                      # zero-shot on the fixed Bible test verses
     run_prompting(k=3, seed=1)              # few-shot: 3 training pairs as earlier turns of the chat
+    run_pilot()                             # sizing on validation: loss and chrF against pairs x epochs
     run_sft("sft-lora-answer", seed=0)      # LoRA, loss on the answer; learning rate chosen on validation
     run_domain(200)                         # the Bible LoRA model + 200 interface pairs, on interface strings
     translation_table(RESULTS / "cpu")      # mean ± std over seeds, built from the files
+    run_lesson()                            # all of the above, in order (what `make results` runs)
 A result file is read instead of rerun while it stands for the run asked now (protocol.stored: the
 lesson's sizes, the protocol, the data and, for the domain runs, the Bible model they start from).
 """
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..engine.config import RESULTS, RUNS, get_profile
 from ..engine.data import take
@@ -23,21 +27,22 @@ from ..engine.device import seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
-from ..engine.records import load_results, mean_std, result_name, write_result
-from ..engine.train import evaluate
+from ..engine.records import load_results, mean_std, result_name, write_json, write_result
+from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.lm import pack_blocks
-from ..methods.lora import add_lora, save_adapter
-from ..methods.sft import encode_pairs, fit_sft, learned_tokens, SFTSettings
+from ..methods.lora import add_lora, ALL_LINEAR, save_adapter
+from ..methods.sft import collator, encode_chat, encode_pairs, fit_sft, learned_tokens, messages, SFTSettings, SYSTEM
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
 from .method_grid import saved_size_mb
-from .protocol import LOSS, search, seed_paired, stored, VERSION
+from .protocol import LOSS, paired_bootstrap, paired_difference, search, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
-SFT_METHODS = {  # method -> (LoRA adapters?, loss on the answer only?)
-    "sft-lora-answer": (True, True),
-    "sft-lora-every": (True, False),
-    "sft-full-answer": (False, True),
+SFT_METHODS = {  # method -> (LoRA on "q/v" or ALL_LINEAR, None: every weight; loss on the answer only?)
+    "sft-lora-answer": ("q/v", True),
+    "sft-lora-every": ("q/v", False),
+    "sft-lora-all-answer": (ALL_LINEAR, True),
+    "sft-full-answer": (None, True),
 }
 METHODS = {  # method -> what it does (for tables)
     "zeroshot": "no training: one user turn, \"Translate to English: ...\"",
@@ -45,9 +50,11 @@ METHODS = {  # method -> what it does (for tables)
     "fewshot-3": "no training: 3 training pairs as earlier turns of the chat",
     "sft-lora-answer": "LoRA adapters on q/v; loss on the answer tokens only",
     "sft-lora-every": "LoRA adapters on q/v; loss on every token (system, user, answer)",
+    "sft-lora-all-answer": "LoRA adapters on every linear layer; loss on the answer tokens only",
     "sft-full-answer": "every weight; loss on the answer tokens only",
 }
 DOMAIN_BASE = "sft-lora-answer"  # the Bible model the domain experiment starts from (first seed)
+BIBLE_WORDS = ("yahweh", "lord", "god", "israel", "unto", "thee", "thou", "thy", "behold", "shall")  # the verses' own
 
 
 def result_file(method: str, data: str, seed: int, profile, out_dir=None) -> Path:
@@ -111,18 +118,28 @@ def run_prompting(k: int = 0, seed: int = 0, data: str = "bible_fr_en", out_dir=
     test = pairs["test"]
     with PeakTracker() as mem:
         out = translate(model, tokenizer, test.source, test.target, examples, sizes.gen_batch)
-    costs = cost_measures(model, tokenizer, sizes, profile) if k == 0 and data == "bible_fr_en" else {}
+    measured = k == 0 and data == "bible_fr_en" and seed == sizes.prompt_seeds[0]
+    costs = cost_measures(model, tokenizer, sizes, profile) if measured else {}
     total = count_params(model)[1]
     return _write(path, (method, data, seed, profile), test, out, costs, trainable_params=0,
                   total_params=total, wall_time_s=out.seconds, peak_memory_mb=mem.mb,
                   checkpoint_size_mb=0.0, k=k, examples=examples, **provenance)
 
 
-def build_model(lora: bool, sizes, seed: int):
-    """SmolLM2 as loaded, wrapped in LoRA adapters (rank sizes.lora_r, seeded) for LoRA runs."""
+def build_model(adapters: str | None, sizes, seed: int):
+    """SmolLM2 as loaded, wrapped in LoRA adapters (rank sizes.lora_r, seeded) on `adapters`
+    ("q/v" or ALL_LINEAR; None: no adapters, every weight trains)."""
     seed_everything(seed)
     model = load_model(MODEL)
-    return add_lora(model, r=sizes.lora_r) if lora else model
+    if adapters is None:
+        return model
+    return add_lora(model, r=sizes.lora_r, target_modules=None if adapters == "q/v" else adapters)
+
+
+def rate_grid(method: str, sizes) -> tuple:
+    """The method's learning-rate grid: each kind of fine-tune has its own."""
+    adapters = SFT_METHODS[method][0]
+    return {"q/v": sizes.lora_lrs, ALL_LINEAR: sizes.lora_all_lrs, None: sizes.full_lrs}[adapters]
 
 
 def first_seed(method: str, sizes) -> int:
@@ -132,7 +149,7 @@ def first_seed(method: str, sizes) -> int:
 def choose_rate(method: str, profile, out_dir=None):
     """The method's rate by validation loss on the answer tokens at its first seed (protocol.search
     over its grid); Choice.winner holds the winner's (record, SFTRun) when trained in this call."""
-    sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
+    sizes, (adapters, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
     seed, tokenizer = first_seed(method, sizes), load_tokenizer(MODEL)
     pairs = translation_pairs("bible_fr_en", sizes, seed)
     train = encode_pairs(tokenizer, pairs["train"].source, pairs["train"].target, answer_only)
@@ -140,13 +157,84 @@ def choose_rate(method: str, profile, out_dir=None):
 
     def validate(lr):
         config = SFTSettings(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)
-        run = fit_sft(build_model(lora, sizes, seed), train, val, tokenizer, config)
+        run = fit_sft(build_model(adapters, sizes, seed), train, val, tokenizer, config)
         return {"val_loss": run.val_loss}, run
 
     name, provenance = result_file(method, "bible_fr_en", seed, profile).stem, asked("bible_fr_en", sizes, seed)
-    return search(name, sizes.lora_lrs if lora else sizes.full_lrs, validate, Path(out_dir or RESULTS / profile.name),
+    return search(name, rate_grid(method, sizes), validate, Path(out_dir or RESULTS / profile.name),
                   lambda lr: provenance | {"lr": lr}, score=LOSS,
                   describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
+
+
+def pilot_file(profile, out_dir=None) -> Path:
+    return Path(out_dir or RESULTS / profile.name) / "pilot" / f"translation__{MODEL}__bible_fr_en.json"
+
+
+def run_pilot(out_dir=None, skip_existing: bool = True, profile=None) -> dict:
+    """How big the fine-tunes must be, judged on validation before any test verse is scored: LoRA
+    (q/v, answer-only loss, sizes.pilot_lr, seed 0) trained on each of sizes.pilot_pairs pairs for
+    sizes.pilot_epochs epochs, with the validation answer loss and chrF after every epoch; and what
+    the template's default system turn costs against an empty one (tokens per training chat,
+    zero-shot validation chrF). One JSON under the results folder's pilot/."""
+    profile = profile or get_profile()
+    sizes = translate_sizes(profile.name)
+    path = pilot_file(profile, out_dir)
+    provenance = {"pilot": pilot_settings(sizes), "protocol": VERSION}
+    if cached := _cached(path, skip_existing, provenance):
+        return cached
+    tokenizer = load_tokenizer(MODEL)
+    pairs = translation_pairs("bible_fr_en", replace(sizes, train_pairs=max(sizes.pilot_pairs)), 0)
+    val = pairs["validation"]
+    record = {"system_turn": system_turn_cost(tokenizer, pairs, sizes), "curve": []}
+    for n in tqdm(sizes.pilot_pairs, desc="pilot: training-pair counts"):
+        record["curve"] += pilot_curve(tokenizer, pairs["train"].head(n), val, sizes)
+    return json.loads(write_json(path, record | provenance).read_text())
+
+
+def pilot_settings(sizes) -> dict:
+    """The sizes a pilot depends on (not the fine-tunes' own, which the pilot chooses)."""
+    keys = ("max_words", "val_pairs", "batch_size", "lora_r", "gen_batch", "pilot_pairs", "pilot_epochs", "pilot_lr")
+    return {k: getattr(sizes, k) for k in keys} | {"system": SYSTEM}
+
+
+def system_turn_cost(tokenizer, pairs, sizes, steps: int = 8) -> dict:
+    """With the template's default system turn (None) and with an empty one (""): tokens per
+    training chat, the time of a LoRA training step (mean of `steps`), zero-shot validation chrF."""
+    from datasets import Dataset
+    model, val, train, out = load_model(MODEL), pairs["validation"], pairs["train"], {}
+    for name, system in (("default", None), ("empty", "")):
+        chats = [encode_chat(tokenizer, messages(s, t, system=system)) for s, t in zip(train.source, train.target)]
+        hyps = translate(model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch, system=system)
+        config = TrainConfig(lr=sizes.pilot_lr, max_steps=min(steps, max(1, len(chats) // sizes.batch_size)),
+                             batch_size=sizes.batch_size, seed=0, progress=False)
+        timed = fit(build_model("q/v", sizes, 0), Dataset.from_list(chats), None, config, collate_fn=collator(tokenizer))
+        out[name] = {"tokens_per_chat": float(np.mean([len(c["input_ids"]) for c in chats])),
+                     "ms_per_step": 1000 * timed.train_time_s / timed.steps,
+                     "zero_shot_val_chrf": corpus_scores(hyps.hypotheses, val.target)["chrf"]}
+    return out
+
+
+def pilot_curve(tokenizer, train_pairs, val, sizes) -> list[dict]:
+    """One pilot fit on `train_pairs`: validation loss and chrF after each epoch (no best weights
+    restored: each row is the model as that epoch left it)."""
+    train = encode_pairs(tokenizer, train_pairs.source, train_pairs.target)
+    val_enc = encode_pairs(tokenizer, val.source, val.target)
+    model, rows, start = build_model("q/v", sizes, 0), [], time.perf_counter()
+
+    def score(epoch: int):
+        hyps = translate(model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch)
+        loss = evaluate(model, val_enc, batch_size=16, collate_fn=collator(tokenizer))["loss"]
+        rows.append({"pairs": len(train), "epoch": epoch, "val_loss": loss,
+                     "val_chrf": corpus_scores(hyps.hypotheses, val.target)["chrf"],
+                     "seconds": time.perf_counter() - start})
+        model.train()
+
+    config = TrainConfig(lr=sizes.pilot_lr, epochs=sizes.pilot_epochs, batch_size=sizes.batch_size,
+                         warmup_ratio=0.1, seed=0, restore_best=False, log_every=1, progress=False)
+    fit(model, train, None, config, collate_fn=collator(tokenizer),
+        on_epoch=lambda epoch: epoch and score(epoch))
+    score(sizes.pilot_epochs)
+    return rows
 
 
 def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
@@ -155,7 +243,8 @@ def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True
     also measures what the fine-tune cost (cost_measures: one model per method, which keeps the CPU
     run short)."""
     profile = profile or get_profile()
-    sizes, (lora, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
+    sizes, (adapters, answer_only) = translate_sizes(profile.name), SFT_METHODS[method]
+    lora = adapters is not None
     path, provenance = result_file(method, "bible_fr_en", seed, profile, out_dir), asked("bible_fr_en", sizes, seed)
     if cached := _cached(path, skip_existing, provenance):
         return cached
@@ -169,7 +258,7 @@ def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True
         else:
             val = encode_pairs(tokenizer, pairs["validation"].source, pairs["validation"].target)
             config = SFTSettings(lr=choice.value, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)
-            best = fit_sft(build_model(lora, sizes, seed), train, val, tokenizer, config)
+            best = fit_sft(build_model(adapters, sizes, seed), train, val, tokenizer, config)
     test = pairs["test"]
     out = translate(best.model, tokenizer, test.source, test.target, batch_size=sizes.gen_batch)
     if lora:
@@ -180,7 +269,8 @@ def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True
                   trainable_params=res.trainable_params, total_params=res.total_params,
                   wall_time_s=best.seconds + out.seconds, peak_memory_mb=mem.mb,
                   checkpoint_size_mb=saved_size_mb(best.model), lr=best.lr, candidates=choice.candidates,
-                  answer_only=answer_only, lora=lora, train_pairs=len(train), learned_tokens=learned_tokens(train),
+                  answer_only=answer_only, lora=lora, adapters=adapters, train_pairs=len(train),
+                  learned_tokens=learned_tokens(train),
                   train_tokens=sum(map(len, train["input_ids"])) * sizes.epochs, steps=res.steps,
                   train_time_s=res.train_time_s, tokens_per_s=res.tokens_per_s, precision=res.precision,
                   **provenance)
@@ -226,6 +316,22 @@ def run_domain(n, out_dir=None, skip_existing: bool = True, profile=None) -> dic
                   in_domain_pairs=train_pairs, lr=bible["lr"], **provenance)
 
 
+def run_lesson(profile=None, skip_existing: bool = True) -> None:
+    """Every experiment of the lesson in the order the lesson runs them (what `make results` runs);
+    each reads its result file instead of rerunning while the file stands for it."""
+    profile = profile or get_profile()
+    sizes = translate_sizes(profile.name)
+    steps = [lambda: run_pilot(skip_existing=skip_existing, profile=profile)]
+    steps += [lambda k=k, s=s: run_prompting(k, s, skip_existing=skip_existing, profile=profile)
+              for k in (0, 1, 3) for s in sizes.prompt_seeds]  # k = 0 is greedy: every seed alike
+    steps += [lambda m=m, s=s: run_sft(m, s, skip_existing=skip_existing, profile=profile)
+              for m in SFT_METHODS for s in (sizes.seeds if SFT_METHODS[m][0] else sizes.full_seeds)]
+    steps += [lambda: run_prompting(0, data="jupyter_fr_en", skip_existing=skip_existing, profile=profile)]
+    steps += [lambda n=n: run_domain(n, skip_existing=skip_existing, profile=profile) for n in (0, *sizes.domain_sizes)]
+    for step in tqdm(steps, desc="lesson 10: runs"):
+        step()
+
+
 def _runs(folder, data: str):
     frame = load_results(folder)
     if frame.empty:
@@ -234,12 +340,16 @@ def _runs(folder, data: str):
 
 
 def translation_table(folder, data: str = "bible_fr_en"):
-    """One row per method (METHODS order): test chrF and BLEU mean ± std over seeds, and the cost."""
+    """One row per method (METHODS order): test chrF and BLEU mean ± std over seeds, the paired
+    chrF difference from 3-shot prompting on the same test verses, the rate chosen and the cost."""
     frame, rows = _runs(folder, data), []
+    ref = frame[frame.method == "fewshot-3"]
     for method in [m for m in METHODS if m in set(frame.method)]:
         runs = frame[frame.method == method]
         rows.append({"method": method, "what it does": METHODS[method], "chrF": mean_std(runs.metric_chrf, 1),
                      "BLEU": mean_std(runs.metric_bleu, 1), "seeds": len(runs),
+                     "Δ chrF vs fewshot-3 (95% interval)": paired_difference(runs, ref, "sentence_chrf", 1.0)
+                     if method != "fewshot-3" else "—",
                      "learning rate": f"{runs.lr.iloc[0]:g}" if "lr" in runs and runs.lr.notna().any() else "—",
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "time s": f"{runs.wall_time_s.mean():.0f}", "peak MB": f"{runs.peak_memory_mb.median():.0f}",
@@ -296,6 +406,48 @@ def samples(folder, methods, data: str = "bible_fr_en", n: int = 5):
         table[method] = list(runs.hypotheses.iloc[0])[:n]
     return table
 
+
+def carries_bible_words(hypothesis: str, reference: str) -> bool:
+    """Whether a translation holds a word of BIBLE_WORDS that its reference does not."""
+    def words(text):
+        return set(re.findall(r"[a-z]+", text.lower()))
+    return bool((words(hypothesis) - words(reference)) & set(BIBLE_WORDS))
+
+
+def bible_word_shares(folder, methods, data: str = "jupyter_fr_en") -> dict:
+    """{method: (sentences,) 100 where its first seed's translation carries a Bible word the
+    reference lacks, else 0}, for the methods that have results on `data`."""
+    frame = _runs(folder, data)
+    references = translation_pairs(data, translate_sizes())["test"].target
+    return {m: 100.0 * np.array([carries_bible_words(h, r) for h, r in zip(
+        frame[frame.method == m].sort_values("seed").hypotheses.iloc[0], references)])
+        for m in methods if m in set(frame.method)}
+
+
+def bible_words(folder, methods, data: str = "jupyter_fr_en") -> pd.DataFrame:
+    """Per method: the share of test translations that carry a Bible word their reference lacks,
+    and its paired difference from the first method on the same sentences."""
+    share = bible_word_shares(folder, methods, data)
+    base = next(iter(share))
+    rows = [{"model": m, "translations with a Bible word the reference lacks %": v.mean(),
+             f"Δ vs {base} (95% interval)": "—" if m == base else
+             "{:+.1f} ({:+.1f} to {:+.1f})".format(*paired_bootstrap(v, share[base]))} for m, v in share.items()]
+    return pd.DataFrame(rows).round(1)
+
+
+def plot_pilot(curve, title: str | None = None):
+    """The pilot's validation chrF and loss against epochs, one line per training-pair count."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for n, rows in curve.groupby("pairs"):
+        for ax, column in zip(axes, ("val_chrf", "val_loss")):
+            ax.plot(rows.epoch, rows[column], marker="o", label=f"{n} pairs")
+    axes[0].set(xlabel="epoch", ylabel="validation chrF")
+    axes[1].set(xlabel="epoch", ylabel="validation loss (answer tokens)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title or "Pilot on validation")
+    fig.tight_layout()
+    return fig
 
 def plot_recovery(table, title: str | None = None):
     """chrF on the interface strings against the in-domain pairs added to the Bible model, with the

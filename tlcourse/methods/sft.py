@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from ..engine.train import fit, TrainConfig
 from .lm import IGNORE
 INSTRUCTION = "Translate to English: "  # the user turn is this, then the French text
+SYSTEM = ""  # the system turn: empty (the template's default one costs 16 more tokens per chat)
 
 
-def messages(source: str, target: str | None = None, examples=()) -> list[dict]:
-    """A chat: one user turn per example and for `source`, each example answered by the
-    assistant; `target`, when given, is the answer to learn."""
-    chat = []
+def messages(source: str, target: str | None = None, examples=(), system: str | None = SYSTEM) -> list[dict]:
+    """A chat: the system turn (None: the template's default), one user turn per example and for
+    `source`, each example answered by the assistant; `target`, when given, is the answer to learn."""
+    chat = [] if system is None else [{"role": "system", "content": system}]
     for fr, en in examples:  # few-shot: earlier turns of the same conversation
         chat += [{"role": "user", "content": INSTRUCTION + fr}, {"role": "assistant", "content": en}]
     chat.append({"role": "user", "content": INSTRUCTION + source})

@@ -17,7 +17,7 @@ from ..engine import reads
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset
-from .sft import chat_ids, messages
+from .sft import chat_ids, messages, SYSTEM
 from .zeroshot import batch_cache, prefix_kv
 
 
@@ -25,35 +25,42 @@ from .zeroshot import batch_cache, prefix_kv
 class TranslateSizes:
     max_words: int  # only pairs whose English has at most this many words (short verses: CPU time)
     train_pairs: int  # Bible pairs per fine-tune, drawn anew for each seed
-    val_pairs: int  # validation pairs: each learning rate is judged on their answer loss
-    test_pairs: int  # fixed test pairs: the same for every method and seed
+    val_pairs: int | None  # validation pairs: each learning rate is judged on their answer loss (None: all)
+    test_pairs: int | None  # fixed test pairs: the same for every method and seed (None: all)
     epochs: int  # passes over the training pairs
     batch_size: int  # chats per optimizer step
     seeds: tuple  # seeds of the compared LoRA fine-tunes (answer-only vs every token)
     full_seeds: tuple  # seeds of full fine-tuning (each costs more than a LoRA run)
     prompt_seeds: tuple  # seeds of few-shot prompting: which training pairs are the examples
-    lora_lrs: tuple  # LoRA's learning-rate grid, tried on the first seed
+    lora_lrs: tuple  # LoRA's learning-rate grid (adapters on q_proj and v_proj), tried on the first seed
+    lora_all_lrs: tuple  # the grid of LoRA on every linear layer, tried on the first seed
     full_lrs: tuple  # full fine-tuning's grid, tried on the first seed
-    lora_r: int  # LoRA rank (adapters on q_proj and v_proj)
+    lora_r: int  # LoRA rank
     domain_sizes: tuple  # interface-string pairs added to the Bible model; None = all of them
     cost_reviews: int  # Rotten Tomatoes test reviews for lesson 02's zero-shot sentiment check
     cost_blocks: int  # news blocks (the profile's lm_block_size tokens) for general-English perplexity
     gen_batch: int  # sentences per generation batch
+    pilot_pairs: tuple  # the sizing pilot's training-pair counts (run_pilot: validation only)
+    pilot_epochs: int  # the pilot's epochs; validation loss and chrF after each
+    pilot_lr: float  # the pilot's rate (LoRA q/v, answer-only loss)
 
 
 SIZES = {
     "smoke": TranslateSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1,
                             batch_size=4, seeds=(0,), full_seeds=(0,), prompt_seeds=(0,),
-                            lora_lrs=(1e-3,), full_lrs=(5e-5,), lora_r=16, domain_sizes=(2,),
-                            cost_reviews=8, cost_blocks=2, gen_batch=4),
-    "cpu": TranslateSizes(max_words=12, train_pairs=40, val_pairs=24, test_pairs=80, epochs=1,
-                          batch_size=4, seeds=(0, 1, 2), full_seeds=(0,), prompt_seeds=(0,),
-                          lora_lrs=(1e-3, 4e-3), full_lrs=(5e-5, 2e-4), lora_r=16,
-                          domain_sizes=(50, 200), cost_reviews=64, cost_blocks=4, gen_batch=40),
+                            lora_lrs=(1e-3,), lora_all_lrs=(1e-3,), full_lrs=(5e-5,), lora_r=16,
+                            domain_sizes=(2,), cost_reviews=8, cost_blocks=2, gen_batch=4,
+                            pilot_pairs=(4,), pilot_epochs=2, pilot_lr=1e-3),
+    "cpu": TranslateSizes(max_words=12, train_pairs=400, val_pairs=None, test_pairs=None, epochs=2,
+                          batch_size=8, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
+                          lora_lrs=(1e-3, 3e-3, 1e-2), lora_all_lrs=(3e-4, 1e-3, 3e-3), full_lrs=(3e-5, 1e-4, 3e-4),
+                          lora_r=16, domain_sizes=(50, 200), cost_reviews=64, cost_blocks=4, gen_batch=40,
+                          pilot_pairs=(50, 200, 800), pilot_epochs=3, pilot_lr=1e-3),
     "gpu": TranslateSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2,
                           batch_size=16, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
-                          lora_lrs=(3e-4, 1e-3, 3e-3), full_lrs=(1e-5, 3e-5, 1e-4), lora_r=16,
-                          domain_sizes=(50, 200, None), cost_reviews=1000, cost_blocks=32, gen_batch=64),
+                          lora_lrs=(3e-4, 1e-3, 3e-3), lora_all_lrs=(1e-4, 3e-4, 1e-3), full_lrs=(1e-5, 3e-5, 1e-4),
+                          lora_r=16, domain_sizes=(50, 200, None), cost_reviews=1000, cost_blocks=32, gen_batch=64,
+                          pilot_pairs=(500, 2000, 8000), pilot_epochs=3, pilot_lr=1e-3),
 }
 
 
@@ -129,11 +136,14 @@ def _generate(model, tokenizer, ids, mask, kv, max_new_tokens: int):
 
 
 @torch.inference_mode()
-def translate(model, tokenizer, sources, references, examples=(), batch_size: int = 16) -> Translations:
+def translate(model, tokenizer, sources, references, examples=(), batch_size: int = 16,
+              system: str | None = SYSTEM) -> Translations:
     """Greedy translations, batched. The prompt part every sentence shares runs through the model
     once and its keys/values are reused (a KV cache); each sentence's own tokens follow padding,
-    sorted by length; decoding (with the cache) stops at end-of-turn or the batch's token budget."""
-    prompts = [chat_ids(tokenizer, messages(s, examples=examples), generation_prompt=True) for s in sources]
+    sorted by length; decoding (with the cache) stops at end-of-turn or the batch's token budget.
+    system: the chat's system turn (sft.messages)."""
+    prompts = [chat_ids(tokenizer, messages(s, examples=examples, system=system), generation_prompt=True)
+               for s in sources]
     P = min(common_prefix(prompts), min(map(len, prompts)) - 1)  # each row keeps at least one own token
     budgets, device = token_budgets(tokenizer, references), model_device(model)
     model.eval()

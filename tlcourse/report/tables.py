@@ -78,6 +78,14 @@ def readme_section(text: str, profile: str, document: str = "README.md") -> tupl
     return text.index(start) + len(start), text.index(end)
 
 
+def lesson_tables() -> dict:
+    """README section -> the lesson function that builds its table from a results folder."""
+    from ..lessons.preference_tuning import preference_table
+    from ..lessons.style import style_table
+    from ..lessons.translation_sft import translation_table
+    return {"translation": translation_table, "style": style_table, "preference": preference_table}
+
+
 def update_readme(table: str, section: str, document: str = "README.md") -> None:
     """Replace one generated section of the README (or of `document`, e.g. WORKSHOP.md) with `table`."""
     path = ROOT / document

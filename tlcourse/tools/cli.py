@@ -65,13 +65,12 @@ def _results(args) -> int:
     if args.curves:
         return _curves(args, RESULTS / (args.profile or get_profile().name))
     if args.run:
-        from ..lessons.method_grid import run_grid
-        run_grid(skip_existing=not args.rerun)
+        run_experiments(skip_existing=not args.rerun)
     folder = RESULTS / (args.profile or get_profile().name)
     table = markdown(method_table(folder))
     if args.readme:
         from ..report.claims import claims_table
-        from ..report.tables import course_map, lesson_times
+        from ..report.tables import course_map, lesson_tables, lesson_times
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map()), "course-map")
         update_readme(markdown(claims_table(RESULTS / "cpu")), "claims")
@@ -79,11 +78,25 @@ def _results(args) -> int:
         if (RESULTS / "cpu-bf16").exists():
             from ..report.tables import precision_table
             update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu-bf16")), "precision")
-        if any((RESULTS / "cpu").glob("*__rt_continuations__*.json")):
-            from ..lessons.preference_tuning import preference_table
-            update_readme(markdown(preference_table(RESULTS / "cpu")), "preference")
+        for section, lesson_table in lesson_tables().items():
+            update_readme(markdown(lesson_table(RESULTS / "cpu")), section)
     print(table)
     return 0
+
+
+def run_experiments(skip_existing: bool = True) -> None:
+    """Every lesson's long experiments in the active profile, each part resuming from its result
+    files: the method grid (lessons 03-06), distillation (07), domain adaptation (08), translation
+    (10), preference tuning (11) and lesson 06's style fine-tune. The learning curves (09) are
+    `make curves`."""
+    from ..lessons import distillation, domain_adaptation, preference_tuning, style, translation_sft
+    from ..lessons.method_grid import run_grid
+    run_grid(skip_existing=skip_existing)
+    distillation.run_distillation(distillation.teacher_run())
+    domain_adaptation.run_target(domain_adaptation.adapt_encoder()["model"])
+    style.run_lesson(skip_existing=skip_existing)
+    translation_sft.run_lesson(skip_existing=skip_existing)
+    preference_tuning.run_lesson(skip_existing=skip_existing)
 
 
 def _curves(args, folder) -> int:
@@ -141,7 +154,7 @@ def main(argv=None) -> int:
     train.add_argument("--out", help="result folder (default results/<profile>/)")
     train.set_defaults(func=_train)
     res = sub.add_parser("results", help="run the method grid and/or print its table")
-    res.add_argument("--run", action="store_true", help="run every method x seed of the profile")
+    res.add_argument("--run", action="store_true", help="run every lesson's experiments in the profile (the curves: --curves --run)")
     res.add_argument("--rerun", action="store_true", help="with --run: also redo existing files")
     res.add_argument("--readme", action="store_true", help="write the table into README.md")
     res.add_argument("--profile", help="which results/<profile>/ to read (default: active)")
