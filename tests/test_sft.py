@@ -75,7 +75,7 @@ def test_same_loss_as_trl_sft_trainer_on_one_batch(tok, tiny, tmp_path):
         with torch.no_grad():
             losses[completion_only] = (tiny(**ours).loss.item(), trainer.compute_loss(tiny, dict(theirs)).item())
         assert losses[completion_only][0] == pytest.approx(losses[completion_only][1], rel=1e-5)
-    assert losses[True][0] != pytest.approx(losses[False][0], rel=1e-3)  # the two losses differ: the test can fail
+    assert losses[True][0] != pytest.approx(losses[False][0], rel=1e-4)  # they differ by far more than the 1e-5 above
 
 
 def test_batched_translation_with_shared_prefix_equals_one_at_a_time(tok, tiny):

@@ -418,7 +418,7 @@ def bible_word_shares(folder, methods, data: str = "jupyter_fr_en") -> dict:
     """{method: (sentences,) 100 where its first seed's translation carries a Bible word the
     reference lacks, else 0}, for the methods that have results on `data`."""
     frame = _runs(folder, data)
-    references = translation_pairs(data, translate_sizes())["test"].target
+    references = translation_pairs(data, translate_sizes(frame.profile.iloc[0]))["test"].target
     return {m: 100.0 * np.array([carries_bible_words(h, r) for h, r in zip(
         frame[frame.method == m].sort_values("seed").hypotheses.iloc[0], references)])
         for m in methods if m in set(frame.method)}
