@@ -203,7 +203,7 @@ def recipe(exp: Experiment, profile, model) -> tuple:
         model.requires_grad_(True)
         groups = discriminative_groups(model, exp.rate, exp.decay, exp.head_lr)
         return groups, _config(exp, profile, schedule="slanted"), ulmfit_unfreezing(model, exp, profile)
-    if exp.method in ("bitfit", "lora", "lora-all"):  # small new sets of weights: one rate for all of them
+    if exp.method == "bitfit" or exp.method in LORA_TARGETS:  # small new sets of weights: one rate for all of them
         if exp.method == "bitfit":
             bitfit(model)
         return two_rate_groups(model, exp.rate, exp.rate), _config(exp, profile), None

@@ -31,7 +31,7 @@ from ..engine.records import load_results, mean_std, result_name, write_json, wr
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.lm import pack_blocks
 from ..methods.lora import add_lora, ALL_LINEAR, save_adapter
-from ..methods.sft import collator, encode_chat, encode_pairs, fit_sft, learned_tokens, messages, SFTSettings, SYSTEM
+from ..methods.sft import collator, encode_pairs, fit_sft, learned_tokens, SFTSettings, SYSTEM
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
 from .method_grid import saved_size_mb
@@ -200,15 +200,14 @@ def pilot_settings(sizes) -> dict:
 def system_turn_cost(tokenizer, pairs, sizes, steps: int = 8) -> dict:
     """With the template's default system turn (None) and with an empty one (""): tokens per
     training chat, the time of a LoRA training step (mean of `steps`), zero-shot validation chrF."""
-    from datasets import Dataset
     model, val, train, out = load_model(MODEL), pairs["validation"], pairs["train"], {}
     for name, system in (("default", None), ("empty", "")):
-        chats = [encode_chat(tokenizer, messages(s, t, system=system)) for s, t in zip(train.source, train.target)]
+        chats = encode_pairs(tokenizer, train.source, train.target, system=system)
         hyps = translate(model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch, system=system)
         config = TrainConfig(lr=sizes.pilot_lr, max_steps=min(steps, max(1, len(chats) // sizes.batch_size)),
                              batch_size=sizes.batch_size, seed=0, progress=False)
-        timed = fit(build_model("q/v", sizes, 0), Dataset.from_list(chats), None, config, collate_fn=collator(tokenizer))
-        out[name] = {"tokens_per_chat": float(np.mean([len(c["input_ids"]) for c in chats])),
+        timed = fit(build_model("q/v", sizes, 0), chats, None, config, collate_fn=collator(tokenizer))
+        out[name] = {"tokens_per_chat": float(np.mean([len(ids) for ids in chats["input_ids"]])),
                      "ms_per_step": 1000 * timed.train_time_s / timed.steps,
                      "zero_shot_val_chrf": corpus_scores(hyps.hypotheses, val.target)["chrf"]}
     return out

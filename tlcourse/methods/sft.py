@@ -51,10 +51,10 @@ def encode_chat(tokenizer, chat: list[dict], answer_only: bool = True) -> dict:
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 
-def encode_pairs(tokenizer, sources, targets, answer_only: bool = True):
-    """A datasets.Dataset of encoded chats, one per (French, English) pair."""
+def encode_pairs(tokenizer, sources, targets, answer_only: bool = True, system: str | None = SYSTEM):
+    """A datasets.Dataset of encoded chats, one per (French, English) pair (system: as in messages)."""
     from datasets import Dataset
-    rows = [encode_chat(tokenizer, messages(s, t), answer_only) for s, t in zip(sources, targets)]
+    rows = [encode_chat(tokenizer, messages(s, t, system=system), answer_only) for s, t in zip(sources, targets)]
     return Dataset.from_list(rows)
 
 
