@@ -42,9 +42,18 @@ def test_lesson_11_files_name_their_sizes_judge_and_pairs(method):
     for r in runs:
         assert r["sizes"] == sizes and r["protocol"] == VERSION and r["judge"].startswith("full__minilm-l6")
         assert len(r["prompt_positive_share"]) == sizes["test_prompts"]
+        assert r["test_openings"] == [sizes["dev_prompts"], sizes["dev_prompts"] + sizes["test_prompts"]]
         if method != "before":
             grid = sizes["dpo_lrs"] if method in pr.BETAS else sizes["sft_lrs"]
             assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
+
+
+def test_lesson_11_test_openings_are_not_the_development_openings_earlier_sizes_were_measured_on():
+    sizes = pr.preference_sizes("cpu")
+    development = set(pr.prompts("development", sizes))
+    for r in _files("*__smollm2-135m__rt_continuations__cpu__seed*.json"):
+        scored = [s["prompt"] for s in r["samples"]]
+        assert scored == pr.prompts("test", sizes) and not development & set(scored), r["method"]
 
 
 def test_lesson_06_style_files_record_their_sizes_and_both_sides():

@@ -66,7 +66,7 @@ def tiny_llama(tok):
 def test_encoder_sites_embed_forgetting(mini_tok):
     encoder, calls = guarded(BertModel(bert_config(mini_tok)))
     assert features.embed(encoder, mini_tok, TEXTS, progress=False).shape == (3, 32)
-    assert set(forgetting.other_task_accuracy(encoder, mini_tok)) == {"probe", "nearest neighbour"}
+    assert set(forgetting.other_task_correct(encoder, mini_tok)) == {"probe", "nearest neighbour"}
     assert calls[0] > 0
 
 

@@ -22,13 +22,6 @@ def test_binary_drops_neutral_and_maps_labels():
     check_binary_labels(ds)
 
 
-def test_clip_tokens_stops_at_the_budget():
-    tok = tlcourse.load_tokenizer("smollm2-135m")
-    texts = domain.clip_tokens(["one two three four five"] * 10, tok, 12)
-    n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
-    assert 10 <= n <= 13 and len(texts) < 10
-
-
 def _tiny_llama(tok):
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(0)
@@ -38,14 +31,41 @@ def _tiny_llama(tok):
 
 
 def test_continued_pretraining_lowers_domain_perplexity():
+    from tlcourse.lessons.llm_basics import block_losses
+    from tlcourse.methods.lm import pack_blocks
     tok = tlcourse.load_tokenizer("smollm2-135m")
     model = _tiny_llama(tok)
     texts = ["Shares rose as profits beat forecasts, the bank said."] * 20
-    before = domain.domain_perplexity(model, tok, {"d": texts[:2]}, max_length=16)["d"]
+    held_out = pack_blocks(texts[:4], tok, 16)
+    before = math.exp(block_losses(model, held_out).mean())
     result = domain.continue_pretraining(model, tok, texts, domain.DAPTConfig(steps=15, lr=3e-3,
                                                                              batch_size=4, block_size=16))
-    after = domain.domain_perplexity(model, tok, {"d": texts[:2]}, max_length=16)["d"]
-    assert result.steps == 15 and after < 0.5 * before
+    assert result.steps == 15 and math.exp(block_losses(model, held_out).mean()) < 0.5 * before
+
+
+def test_dapt_result_keeps_block_losses_and_its_change_has_an_interval(tmp_path):
+    record = domain_adaptation.run_dapt(out_dir=tmp_path)
+    for side in ("before", "after"):
+        assert {len(record[side][d]) for d in ("business", "news")} == {domain_adaptation.HELD_OUT_BLOCKS}
+    change, low, high = domain_adaptation.perplexity_change(record, "business")
+    ratio = record["metrics"]["business_ppl_after"] / record["metrics"]["business_ppl_before"]
+    assert change == pytest.approx(100 * (ratio - 1)) and low <= change <= high
+    assert domain_adaptation.run_dapt(out_dir=tmp_path)["wall_time_s"] == record["wall_time_s"]  # read back
+
+
+def test_shift_result_scores_the_same_drug_reviews_at_both_lengths(tmp_path):
+    record = domain_adaptation.run_shift(out_dir=tmp_path)
+    labels = domain_adaptation.target_test_labels()
+    for column, metric in (("test_correct", "accuracy"), ("test_correct_short", "accuracy_short")):
+        assert len(record[column]) == len(labels)
+        assert record["metrics"][metric] == pytest.approx(sum(record[column]) / len(labels))
+    assert record["lengths"]["long"] == domain_adaptation.LENGTH_FACTOR * record["lengths"]["short"]
+
+
+def test_head_only_control_trains_the_masked_lm_head_alone(tmp_path):
+    record = domain_adaptation.head_only_control(domain_adaptation.TAPTConfig(head_steps=2, steps=2), out_dir=tmp_path)
+    assert 0 < record["trainable_params"] < 0.1 * record["total_params"]  # the head's transform and bias
+    assert record["after"]["drug reviews"] != record["before"]["drug reviews"] and record["steps"] == 2
 
 
 def test_masked_pretraining_learns_to_restore_the_hidden_tokens():

@@ -62,3 +62,12 @@ def test_every_profile_has_sizes_and_grids():
         sizes = pr.preference_sizes(name)
         assert sizes.dpo_lrs and sizes.sft_lrs and sizes.candidates >= 2
 
+
+
+def test_development_and_test_openings_are_disjoint_runs_of_the_test_split():
+    sizes = pr.preference_sizes("smoke")
+    start, stop = pr.openings("test", sizes)
+    assert (start, stop) == (sizes.dev_prompts, sizes.dev_prompts + sizes.test_prompts)
+    assert len(pr.prompts("test", sizes)) == sizes.test_prompts
+    with pytest.raises(ValueError, match="development or test"):
+        pr.prompts("held-out", sizes)

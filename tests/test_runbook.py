@@ -23,3 +23,18 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     assert proc.returncode == 130, out
     assert "interrupted: lesson.ipynb left unchanged" in out and "Traceback" not in out, out
     assert path.read_bytes() == before
+
+
+def test_a_run_that_begins_with_empty_caches_records_fresh_clone_times(tmp_path, monkeypatch):
+    import json
+    from tlcourse.engine.config import LESSON_TIMES, LESSON_TIMES_FRESH
+    from tlcourse.tools import runbook
+    monkeypatch.setattr(runbook, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(runbook, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(runbook, "_run_or_interrupted", lambda path: 42.0)
+    runbook.run(["00_lesson.ipynb"])
+    (tmp_path / "cache" / "trained" / "full-model").mkdir(parents=True)  # what the first lessons leave
+    runbook.run(["01_lesson.ipynb"])
+    folder = tmp_path / "results" / "smoke"
+    assert json.loads((folder / LESSON_TIMES_FRESH).read_text()) == {"00_lesson.ipynb": 42.0}
+    assert json.loads((folder / LESSON_TIMES).read_text()) == {"01_lesson.ipynb": 42.0}

@@ -1,5 +1,6 @@
 """Lessons 05-06: forgetting measures, the SmolLM2 style fine-tune, plots and exercise checks."""
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -9,7 +10,7 @@ from tlcourse.checks.full_fine_tuning import (check_backbone_unchanged, check_be
                                               check_training_state_mb)
 from tlcourse.checks.lora import check_lora_params, check_lora_targets, check_merged_weight
 from tlcourse.engine.config import get_profile
-from tlcourse.methods.forgetting import forgetting_table, other_task_accuracy
+from tlcourse.methods.forgetting import forgetting_table, other_task_correct
 from tlcourse.methods.generation import StyleConfig, finetune_style, style_blocks
 from tlcourse.methods.lora import add_lora
 from tlcourse.engine.memory import MemoryEstimate
@@ -30,15 +31,18 @@ def smol():
     return tlcourse.load_model("smollm2-135m"), tlcourse.load_tokenizer("smollm2-135m")
 
 
-def test_other_task_accuracy_reads_topics_from_pretrained_features(minilm_tok):
-    acc = other_task_accuracy(tlcourse.load_model("minilm-l6"), minilm_tok, profile=TINY)
-    assert set(acc) == {"probe", "nearest neighbour"}
-    assert all(0.4 < a <= 1 for a in acc.values())  # 5 topics: chance is 0.2
+def test_other_task_correct_reads_topics_from_pretrained_features(minilm_tok):
+    correct = other_task_correct(tlcourse.load_model("minilm-l6"), minilm_tok, profile=TINY)
+    assert set(correct) == {"probe", "nearest neighbour"}
+    assert all(set(c) <= {0.0, 1.0} and 0.4 < c.mean() <= 1 for c in correct.values())  # 5 topics: chance 0.2
 
 
-def test_forgetting_table_reports_the_change_in_points():
-    table = forgetting_table({"probe": 0.9}, {"probe": 0.85})
-    assert table.loc["probe", "change (pts)"] == pytest.approx(-5.0)
+def test_forgetting_table_reports_each_change_in_points_with_a_paired_interval():
+    before = {"probe": np.array([1.0] * 18 + [0.0] * 2)}  # 90%
+    table = forgetting_table(before, {"tuned": {"probe": np.array([1.0] * 17 + [0.0] * 3)},
+                                      "same": {"probe": before["probe"]}})
+    assert table.loc["probe", "tuned %"] == 85.0 and table.loc["probe", "change, tuned (pts)"].startswith("-5.0 (")
+    assert table.loc["probe", "change, same (pts)"] == "+0.0 (+0.0 to +0.0)"
 
 
 def test_style_blocks_have_the_profile_block_size(smol):

@@ -21,7 +21,7 @@ _MODULES = {  # module -> the public names it defines, imported on first access
     "methods.pretrain": ["TinyGPTConfig", "tiny_gpt", "train_tiny_gpt", "side_by_side"],
     "engine.train": ["fit", "TrainConfig", "evaluate"],
     "lessons.method_grid": ["Experiment", "run_grid", "train_classifier"],
-    "methods.forgetting": ["other_task_accuracy", "forgetting_table"],
+    "methods.forgetting": ["other_task_correct", "forgetting_table"],
     "methods.generation": ["StyleConfig", "finetune_style"],
     "report.plots": ["method_bars", "memory_breakdown", "train_eval_curves", "rank_sweep",
             "layer_probe_curve", "accuracy_vs_params", "lr_curves", "layer_learning_rates",

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the course checkout
 CACHE = Path(os.environ.get("TLCOURSE_CACHE", ROOT / "data" / "cache"))  # git-ignored
 RESULTS = ROOT / "results"  # result JSON files, one folder per profile
 LESSON_TIMES = "lesson_times.json"  # in each profile's results folder: each lesson's time under `tlcourse run`
+LESSON_TIMES_FRESH = "lesson_times_fresh.json"  # the same, for a run that began with no trained model cached (a fresh clone)
 RUNS = ROOT / "runs"  # trained artefacts a lesson keeps (adapters, models, preference pairs); git-ignored
 EXAMPLES = ROOT / "data" / "examples"  # small data files shipped with the course
 

@@ -1,31 +1,43 @@
 """Lesson 08's experiments: a drug-review classifier from the published encoder and from one
 adapted to drug reviews by task-adaptive pretraining (TAPT), under the course's protocol.
 
+    run_shift()                     # lesson 07's movie classifier on movie and on drug reviews
+    run_dapt()                      # SmolLM2 continued on business news: held-out perplexities
     adapt_encoder()                 # TAPT: masked-LM on the drug reviews' training texts (cached)
+    head_only_control()             # the same steps with the encoder frozen: what the head alone buys
     run_target(adapted)             # the target task on both encoders, via the method grid
     target_table(adapted)           # read back from the result files, with paired differences
+Each writes a result file (the adapted encoder is a cache) read back while what it was made from stands.
 """
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..engine.config import CACHE, get_profile, RESULTS, ROOT
-from ..engine.data import data_name, protocol_splits
+from ..engine.data import data_name, protocol_splits, tokenize
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
-from ..engine.records import load_results, mean_std
+from ..engine.params import count_params
+from ..engine.records import load_results, mean_std, result_name, write_result
 from ..methods.adapt import DAPTConfig, binary, continue_pretraining, macro_f1, masked_lm_loss, texts_of
-from .method_grid import run_grid
-from .protocol import paired_difference
+from ..methods.lm import pack_blocks
+from .distillation import teacher_key, teacher_run
+from .llm_basics import block_losses
+from .method_grid import predictions, run_grid, scored
+from .protocol import paired_bootstrap, paired_difference, stored, VERSION
 
 
 LENGTH_FACTOR = 3  # drug reviews read at 3x the profile's snippet length: 192 tokens in cpu keeps ~96% whole
 TARGET_METHODS = ("majority", "full")  # the floor, and every weight of the encoder trained
+SHIFT, DAPT, HEAD_ONLY = "movie-classifier", "dapt", "tapt-head-only"  # methods of the other result files
+HELD_OUT_BLOCKS = 16  # held-out blocks per domain (the profile's lm_block_size tokens) for run_dapt
 
 
 def target_data():
@@ -44,6 +56,77 @@ def target_profile(profile=None):
     return replace(profile, max_length=LENGTH_FACTOR * profile.max_length)
 
 
+def _result_path(method: str, model: str, data: str, profile, out_dir=None) -> Path:
+    return Path(out_dir or RESULTS / profile.name) / result_name(method, model, data, profile.name, 0)
+
+
+def run_shift(profile=None, out_dir=None) -> dict:
+    """The shift, measured: lesson 07's teacher (MiniLM fully fine-tuned on movie reviews, seed 0)
+    scored on the target task's drug test reviews at the profile's length and at target_profile's,
+    beside its own movie test reviews. One result file with per-review correctness, so the shift can
+    be paired with the drug-review classifiers on the same reviews (claim 10)."""
+    profile = profile or get_profile()
+    lengths = {"short": profile.max_length, "long": target_profile(profile).max_length}
+    asked = {"teacher": teacher_key(profile), "lengths": lengths, "protocol": VERSION}
+    path = _result_path(SHIFT, "minilm-l6", data_name(target_data()), profile, out_dir)
+    if record := stored(path, asked):
+        return record
+    teacher, tokenizer, start = teacher_run(profile), load_tokenizer("minilm-l6"), time.perf_counter()
+    drugs = protocol_splits(target_data(), target_profile(profile))["test"]
+    correct = {name: scored(predictions(teacher.model, tokenize(drugs, tokenizer, n), tokenizer), drugs["label"])
+               for name, n in lengths.items()}
+    metrics = {"accuracy": correct["long"]["metrics"]["accuracy"],
+               "accuracy_short": correct["short"]["metrics"]["accuracy"],
+               "accuracy_movies": teacher.record["metrics"]["accuracy"]}
+    write_result(path.parent, method=SHIFT, model="minilm-l6", data=data_name(target_data()), profile=profile.name,
+                 seed=0, metrics=metrics, trainable_params=0, total_params=count_params(teacher.model)[1],
+                 wall_time_s=time.perf_counter() - start, peak_memory_mb=None,
+                 test_correct=correct["long"]["test_correct"], test_correct_short=correct["short"]["test_correct"],
+                 movie_test_correct=teacher.record["test_correct"], **asked)
+    return json.loads(path.read_text())
+
+
+def dapt_config(profile) -> DAPTConfig:
+    """Lesson 08's continued pretraining of SmolLM2: an eighth of the profile's LM budget in blocks of
+    business news (at most 48), 2 per step, at 3e-4: more, smaller steps adapt more per token in a run this short."""
+    blocks = min(48, (profile.lm_train_blocks or 480) // 8)
+    return DAPTConfig(steps=blocks // 2, lr=3e-4, batch_size=2)
+
+
+def run_dapt(profile=None, out_dir=None) -> dict:
+    """SmolLM2 continued on the business section of BBC News (topic 0, train split) by next-token
+    prediction, every weight trained; the loss of each held-out block (business test articles, and
+    general news for what it costs elsewhere) before and after, in one result file."""
+    profile = profile or get_profile()
+    config = dapt_config(profile)
+    asked = {"dapt": asdict(config), "block_size": profile.lm_block_size, "held_out_blocks": HELD_OUT_BLOCKS,
+             "protocol": VERSION}
+    path = _result_path(DAPT, "smollm2-135m", "bbc_business", profile, out_dir)
+    if record := stored(path, asked):
+        return record
+    model, tokenizer = load_model("smollm2-135m"), load_tokenizer("smollm2-135m")
+    held_out = {domain: pack_blocks(texts_of(name, split, label), tokenizer, profile.lm_block_size, HELD_OUT_BLOCKS)
+                for domain, (name, split, label) in {"business": ("bbc_news", "test", 0),
+                                                     "news": ("news_articles", "validation", None)}.items()}
+    before = {domain: block_losses(model, blocks).tolist() for domain, blocks in held_out.items()}
+    run = continue_pretraining(model, tokenizer, texts_of("bbc_news", "train", label=0), config)
+    after = {domain: block_losses(model, blocks).tolist() for domain, blocks in held_out.items()}
+    losses = run.frame().train_loss.dropna()
+    metrics = {f"{domain}_ppl_{when}": math.exp(np.mean(side[domain]))
+               for domain in held_out for when, side in (("before", before), ("after", after))}
+    write_result(path.parent, method=DAPT, model="smollm2-135m", data="bbc_business", profile=profile.name, seed=0,
+                 metrics=metrics, trainable_params=count_params(model)[0], total_params=count_params(model)[1],
+                 wall_time_s=run.train_time_s, peak_memory_mb=None, before=before, after=after, steps=run.steps,
+                 train_loss_first=float(losses.iloc[0]), train_loss_last=float(losses.iloc[-1]), **asked)
+    return json.loads(path.read_text())
+
+
+def perplexity_change(record: dict, domain: str) -> tuple:
+    """A run_dapt record's perplexity change on `domain` in %, with its 95% interval: the paired
+    bootstrap of the loss difference over the held-out blocks, as exp(Δ loss) − 1."""
+    return tuple(100 * (math.exp(v) - 1) for v in paired_bootstrap(record["after"][domain], record["before"][domain]))
+
+
 @dataclass
 class TAPTConfig:
     head_steps: int = 60  # steps fitting the new masked-LM head on general news, the encoder frozen
@@ -53,41 +136,59 @@ class TAPTConfig:
     seed: int = 0  # which tokens are masked, the order
 
 
+def _tapt_texts(profile) -> tuple:
+    """(the task's training reviews, {"drug reviews", "news": held-out texts}) at target_profile's length.
+    The held-out reviews are the dataset's own validation split (all three classes), which no split of
+    the task uses; validation and test reviews of the task are excluded from the training texts."""
+    ds = target_data()
+    texts = protocol_splits(ds, profile, train_size=len(ds["train"]))["train"]["text"]
+    reviews = texts_of("drug_reviews", "validation")
+    return texts, {"drug reviews": reviews, "news": texts_of("news_articles", "validation")[:len(reviews)]}
+
+
+def _fitted_head(config: TAPTConfig, length: int) -> tuple:
+    """(MiniLM with a new masked-LM head fitted on general news, the encoder frozen; its tokenizer).
+    all-MiniLM-L6-v2 ships no MLM head: a loss through a random head would say nothing about the encoder."""
+    tokenizer, mlm = load_tokenizer("minilm-l6"), load_model("minilm-l6", task="masked-lm")
+    mlm.bert.requires_grad_(False)
+    news = texts_of("news_articles", "train")[:config.head_steps * config.batch_size]
+    continue_pretraining(mlm, tokenizer, news, DAPTConfig(config.head_steps, 10 * config.lr, config.batch_size,
+                                                          length, seed=config.seed), masked=True)
+    return mlm, tokenizer
+
+
+def _adapt(config: TAPTConfig, profile, encoder_trains: bool) -> tuple:
+    """Fit the head, measure, train `config.steps` on the task's reviews (every weight, or the head alone),
+    measure again: (the MLM model, its tokenizer, the record's numbers)."""
+    texts, held_out = _tapt_texts(profile)
+    start, length = time.perf_counter(), profile.max_length
+    mlm, tokenizer = _fitted_head(config, length)
+    before = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
+    mlm.bert.requires_grad_(encoder_trains)
+    run = continue_pretraining(mlm, tokenizer, texts, DAPTConfig(config.steps, config.lr, config.batch_size,
+                                                                 length, seed=config.seed), masked=True)
+    after = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
+    return mlm, tokenizer, {"before": before, "after": after, "steps": run.steps, "texts": len(texts),
+                            "tokens": int(run.tokens_per_s * run.train_time_s), "seconds": time.perf_counter() - start,
+                            "held_out_texts": len(held_out["drug reviews"])}
 
 
 def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     """MiniLM adapted to drug reviews by masked-LM training on the task's own training texts
     (TAPT, Gururangan et al.): first its new MLM head is fitted on general news with the encoder
-    frozen, so that the held-out loss before adaptation measures the encoder, not a random head;
-    then every weight trains on the reviews. Saved under data/cache/adapted/ (read back by a later
-    call with the same settings); returns {"model": its folder from the checkout, the held-out
+    frozen (_fitted_head), so that the held-out loss before adaptation measures the encoder, not a
+    random head; then every weight trains on the reviews. Saved under data/cache/adapted/ (read back
+    by a later call with the same settings); returns {"model": its folder from the checkout, the held-out
     masked-LM losses before and after on drug reviews and on news, steps, tokens, seconds}."""
     profile = target_profile(profile)
-    length = profile.max_length
-    key = hashlib.sha256(json.dumps([asdict(config), profile.name, length]).encode()).hexdigest()[:8]
+    key = hashlib.sha256(json.dumps([asdict(config), profile.name, profile.max_length]).encode()).hexdigest()[:8]
     folder = CACHE / "adapted" / f"minilm-l6-tapt-{profile.name}-{key}"
     if (folder / "tapt.json").exists():
         return json.loads((folder / "tapt.json").read_text())
-    ds = target_data()
-    texts = protocol_splits(ds, profile, train_size=len(ds["train"]))["train"]["text"]  # validation, test excluded
-    reviews = texts_of("drug_reviews", "validation")  # all three classes; no split of the task uses them
-    held_out = {"drug reviews": reviews, "news": texts_of("news_articles", "validation")[:len(reviews)]}
-    tokenizer, mlm = load_tokenizer("minilm-l6"), load_model("minilm-l6", task="masked-lm")
-    start = time.perf_counter()
-    mlm.bert.requires_grad_(False)
-    news = texts_of("news_articles", "train")[:config.head_steps * config.batch_size]
-    continue_pretraining(mlm, tokenizer, news, DAPTConfig(config.head_steps, 10 * config.lr, config.batch_size,
-                                                          length, seed=config.seed), masked=True)
-    before = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
-    mlm.requires_grad_(True)
-    run = continue_pretraining(mlm, tokenizer, texts, DAPTConfig(config.steps, config.lr, config.batch_size,
-                                                                 length, seed=config.seed), masked=True)
-    after = {k: masked_lm_loss(mlm, tokenizer, v, length) for k, v in held_out.items()}
+    mlm, tokenizer, numbers = _adapt(config, profile, encoder_trains=True)
     encoder = load_model("minilm-l6", task="base")  # the published encoder, pooler included (unused)
     encoder.load_state_dict(mlm.bert.state_dict(), strict=False)  # every adapted weight
-    record = {"model": folder.relative_to(ROOT).as_posix(), "before": before, "after": after,
-              "steps": run.steps, "texts": len(texts), "tokens": int(run.tokens_per_s * run.train_time_s),
-              "seconds": time.perf_counter() - start, "held_out_texts": len(held_out["drug reviews"])}
+    record = {"model": folder.relative_to(ROOT).as_posix()} | numbers
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}")  # renamed whole: a concurrent build never sees half of it
     encoder.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -97,6 +198,23 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     except OSError:  # another process finished the same build first: keep its copy
         shutil.rmtree(tmp)
     return record
+
+
+def head_only_control(config: TAPTConfig = TAPTConfig(), profile=None, out_dir=None) -> dict:
+    """adapt_encoder's run with the encoder frozen throughout: the head keeps training on the reviews
+    for the same steps. TAPT's fall in held-out loss mixes the encoder's adaptation with the head's
+    further fit; this run's fall is the head's alone. One result file, read back while its settings stand."""
+    profile = target_profile(profile)
+    asked = {"tapt": asdict(config), "max_length": profile.max_length, "protocol": VERSION}
+    path = _result_path(HEAD_ONLY, "minilm-l6", data_name(target_data()), profile, out_dir)
+    if record := stored(path, asked):
+        return record
+    mlm, _, numbers = _adapt(config, profile, encoder_trains=False)
+    write_result(path.parent, method=HEAD_ONLY, model="minilm-l6", data=data_name(target_data()), profile=profile.name,
+                 seed=config.seed, metrics={"drug_loss_after": numbers["after"]["drug reviews"]},
+                 trainable_params=count_params(mlm)[0], total_params=count_params(mlm)[1],
+                 wall_time_s=numbers["seconds"], peak_memory_mb=None, **numbers, **asked)
+    return json.loads(path.read_text())
 
 
 def run_target(adapted: str, seeds=None, out_dir=None) -> list[dict]:

@@ -55,7 +55,8 @@ class PreferenceSizes:
     prompt_words: int  # a prompt is a snippet's first words
     train_prompts: int  # Rotten Tomatoes train snippets whose openings may become training pairs
     val_prompts: int  # validation snippets: their pairs choose the learning rate and stop training
-    test_prompts: int  # test snippets: the held-out prompts every method is measured on
+    dev_prompts: int  # the test split's first snippets, set aside: earlier sizes were tried on them
+    test_prompts: int  # the test snippets after those: the held-out prompts every method is measured on
     candidates: int  # samples per train/validation prompt; the judge's best and worst make its pair
     test_samples: int  # samples per test prompt for the measures
     new_tokens: int  # most tokens per continuation
@@ -70,13 +71,13 @@ class PreferenceSizes:
 
 
 SIZES = {
-    "smoke": PreferenceSizes(prompt_words=4, train_prompts=12, val_prompts=6, test_prompts=4, candidates=4,
+    "smoke": PreferenceSizes(prompt_words=4, train_prompts=12, val_prompts=6, dev_prompts=4, test_prompts=4, candidates=4,
                              test_samples=2, new_tokens=8, epochs=1, batch_size=4, dpo_lrs=(1e-3,),
                              sft_lrs=(1e-3,), lora_r=16, seeds=(0,), news_blocks=2, gen_batch=8),
-    "cpu": PreferenceSizes(prompt_words=4, train_prompts=80, val_prompts=32, test_prompts=48, candidates=4,
+    "cpu": PreferenceSizes(prompt_words=4, train_prompts=80, val_prompts=32, dev_prompts=48, test_prompts=48, candidates=4,
                            test_samples=2, new_tokens=16, epochs=2, batch_size=8, dpo_lrs=(2e-4, 1e-3, 5e-3),
                            sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=4, gen_batch=64),
-    "gpu": PreferenceSizes(prompt_words=4, train_prompts=4000, val_prompts=400, test_prompts=500, candidates=4,
+    "gpu": PreferenceSizes(prompt_words=4, train_prompts=4000, val_prompts=400, dev_prompts=100, test_prompts=500, candidates=4,
                            test_samples=4, new_tokens=32, epochs=3, batch_size=32, dpo_lrs=(5e-5, 2e-4, 1e-3),
                            sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=32, gen_batch=128),
 }
@@ -120,10 +121,23 @@ def _judge(profile_name: str) -> Judge:
 
 
 def prompts(split: str, sizes: PreferenceSizes) -> list[str]:
-    """The first words of the split's snippets (shuffled once, seed 0: the train split is sorted by label)."""
-    n = {"train": sizes.train_prompts, "validation": sizes.val_prompts, "test": sizes.test_prompts}[split]
-    texts = load_dataset("rotten_tomatoes")[split].shuffle(seed=0)["text"][:n]
+    """The first words of the split's snippets (shuffled once, seed 0: the train split is sorted by label).
+    "development" and "test" are two disjoint runs of the test split (see openings)."""
+    source = "test" if split == "development" else split
+    start, stop = openings(split, sizes)
+    texts = load_dataset("rotten_tomatoes")[source].shuffle(seed=0)["text"][start:stop]
     return [" ".join(t.split()[:sizes.prompt_words]) for t in texts]
+
+
+def openings(split: str, sizes: PreferenceSizes) -> tuple[int, int]:
+    """(start, stop) of the split's prompts among its shuffled snippets. The test split's first
+    dev_prompts are development openings, on which the cpu profile's earlier sizes were measured
+    while they were being settled; the held-out test openings are the next test_prompts."""
+    if split not in ("train", "validation", "development", "test"):
+        raise ValueError(f"unknown split {split!r}: use train, validation, development or test")
+    if split == "test":
+        return sizes.dev_prompts, sizes.dev_prompts + sizes.test_prompts
+    return 0, {"train": sizes.train_prompts, "validation": sizes.val_prompts, "development": sizes.dev_prompts}[split]
 
 
 @torch.no_grad()
@@ -383,7 +397,8 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
                            wall_time_s=time.perf_counter() - start, peak_memory_mb=mem.mb,
                            checkpoint_size_mb=saved_size_mb(model) if trainable else 0.0,
                            judge_accuracy=judge.accuracy, test_prompts=sizes.test_prompts,
-                           test_samples=sizes.test_samples, **record, **measured, **provenance)
+                           test_openings=list(openings("test", sizes)), test_samples=sizes.test_samples,
+                           **record, **measured, **provenance)
     return json.loads(Path(written).read_text())
 
 

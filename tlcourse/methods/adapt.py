@@ -1,7 +1,6 @@
 """Domain adaptation: measure a domain shift, continue pretraining on the domain's own unlabeled
 text, then train the task (Gururangan et al., 2020, "Don't Stop Pretraining").
 
-    shift_table({"movie model": m}, {"movies": rt_test, "drugs": drug_test}, tok)
     continue_pretraining(smollm, tok, business_texts, DAPTConfig(steps=12))   # causal LM
     probe_shift("rotten_tomatoes", "drug_reviews")            # frozen-feature probes across the shift
 Lesson 08's experiments that use these (TAPT, the target task) are in lessons/domain_adaptation.
@@ -15,10 +14,9 @@ from ..engine.config import get_profile
 from ..engine.data import take, tokenize
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
-from ..engine.train import evaluate, fit, TrainConfig
+from ..engine.train import fit, TrainConfig
 from .features import probe, split_features
-from .lm import pack_blocks, perplexity
-
+from .lm import pack_blocks
 
 
 def binary(ds):
@@ -36,28 +34,6 @@ def texts_of(name: str, split: str = "train", label: int | None = None) -> list[
     if label is not None:
         part = part.filter(lambda row: row["label"] == label)
     return list(part["text"])
-
-
-def clip_tokens(texts, tokenizer, n_tokens: int) -> list[str]:
-    """The first texts, in order, holding about n_tokens tokens (the last one cut short)."""
-    out, used = [], 0
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:n_tokens - used]
-        out.append(tokenizer.decode(ids))
-        used += len(ids)
-        if used >= n_tokens:
-            break
-    return out
-
-
-def domain_perplexity(model, tokenizer, texts: dict, max_length: int | None = None) -> dict:
-    """{domain: perplexity} of a causal LM on each domain's texts (lm.perplexity).
-
-    Windows barely overlap (stride = max_length - 1): half the compute of lm.perplexity's default,
-    and the same windows before and after adaptation."""
-    max_length = max_length or get_profile().lm_block_size
-    return {name: perplexity(model, tokenizer, t, max_length=max_length, stride=max_length - 1,
-                             progress=False) for name, t in texts.items()}
 
 
 @dataclass
@@ -87,20 +63,6 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     else:
         data, collate = pack_blocks(texts, tokenizer, block, config.steps * config.batch_size), None
     return fit(model, data, None, train_config, collate_fn=collate)
-
-
-def accuracy_on(model, tokenizer, dataset, max_length: int | None = None) -> float:
-    """Test accuracy of a classifier on a raw dataset split (text, label)."""
-    enc = tokenize(dataset.select_columns(["text", "label"]), tokenizer,
-                   max_length or get_profile().max_length)
-    return evaluate(model, enc, tokenizer=tokenizer)["accuracy"]
-
-
-def shift_table(models: dict, tests: dict, tokenizer, max_length: int | None = None):
-    """Accuracy % of each model (rows) on each test set (columns): the shift, read across a row."""
-    return pd.DataFrame({test: {name: 100 * accuracy_on(m, tokenizer, data, max_length)
-                                for name, m in models.items()}
-                         for test, data in tests.items()}).round(1)
 
 
 def probe_shift(source: str, target: str, model: str = "minilm-l6", profile=None, seed: int = 0):

@@ -64,8 +64,9 @@ def memory_breakdown(estimates: dict, ax=None, title=None):
 
 
 def train_eval_curves(history, ax=None, title=None):
-    """Training and validation loss against epoch (TrainResult.frame()); a dot at the best
-    validation loss, and validation accuracy on a second axis when it was measured."""
+    """Training and validation loss against epoch (TrainResult.frame()); a star at the lowest
+    validation loss, and validation accuracy on a second axis, with a star at its highest, when it was
+    measured: the two need not fall at the same evaluation."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
@@ -79,9 +80,12 @@ def train_eval_curves(history, ax=None, title=None):
     if "eval_accuracy" in evals:
         acc = ax.twinx()
         acc.plot(evals.epoch, evals.eval_accuracy * 100, "s:", color="C2", label="validation accuracy")
+        top = evals.loc[evals.eval_accuracy.idxmax()]
+        acc.plot(top.epoch, top.eval_accuracy * 100, "*", color="C2", mec="k", ms=14,
+                 label="highest validation accuracy")
         acc.set_ylabel("validation accuracy %", color="C2")
         lines += acc.get_lines()
-    ax.legend(lines, [l.get_label() for l in lines], fontsize=8, ncol=len(lines), loc="upper center",
+    ax.legend(lines, [l.get_label() for l in lines], fontsize=8, ncol=3, loc="upper center",
               bbox_to_anchor=(0.5, -0.18))
     return ax
 

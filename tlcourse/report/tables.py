@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.config import LESSON_TIMES, ROOT
+from ..engine.config import LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..engine.records import format_mean_std, KEYS, load_results, mean_std
 from ..lessons.method_grid import METHODS
 from ..lessons.protocol import paired_difference
@@ -95,9 +95,14 @@ def update_readme(table: str, section: str, document: str = "README.md") -> None
 
 
 def course_map(profiles=("cpu", "gpu")):
-    """Each lesson: what it shows, its measured time in each profile (`make course`), exercise links."""
+    """Each lesson: what it shows, its measured time in each profile (`make course`), exercise links.
+    A profile with a fresh-clone record (LESSON_TIMES_FRESH) gets two time columns: from a fresh clone,
+    and with warm caches; otherwise one."""
     import nbformat
-    times = {p: _lesson_times(ROOT / "results" / p / LESSON_TIMES) for p in profiles}
+    columns = {}
+    for p in profiles:
+        fresh, warm = (_lesson_times(ROOT / "results" / p / name) for name in (LESSON_TIMES_FRESH, LESSON_TIMES))
+        columns |= {f"{p} time, fresh clone": fresh, f"{p} time, warm caches": warm} if fresh else {f"{p} time": warm}
     rows = []
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
@@ -105,21 +110,24 @@ def course_map(profiles=("cpu", "gpu")):
         links = [f"[{kind}]({kind}s/{nb.name})" for kind in ("exercise", "solution")
                  if (ROOT / f"{kind}s" / nb.name).exists()]
         rows.append({"lesson": f"[{lesson}](notebooks/{nb.name})", "what it shows": shows}
-                    | {f"{p} time": f"{times[p][nb.name] / 60:.1f} min" if nb.name in times[p] else "not run"
-                       for p in profiles}
+                    | {column: f"{times[nb.name] / 60:.1f} min" if nb.name in times else "not run"
+                       for column, times in columns.items()}
                     | {"exercise": " · ".join(links) or "—"})
     return pd.DataFrame(rows)
 
 
 def lesson_times(profile="cpu"):
-    """The instructor's table (WORKSHOP.md): each lesson's measured run time in `profile`, with the
-    total, read from the same file as the course map."""
+    """The instructor's table (WORKSHOP.md): each lesson's measured run time in `profile` (from a fresh
+    clone and with warm caches, when both were recorded), with the totals, from the course map's files."""
     frame = course_map((profile,))
-    column = f"{profile} time"
-    times = _lesson_times(ROOT / "results" / profile / LESSON_TIMES)
-    total = f"{sum(times.values()) / 60:.0f} min, all {len(times)}"
-    frame = frame[["lesson", "what it shows", column, "exercise"]].assign(exercise=frame.exercise.ne("—").map({True: "yes", False: "—"}))
-    return pd.concat([frame, pd.DataFrame([{"lesson": "**total**", "what it shows": "", column: total, "exercise": ""}])],
+    columns = [c for c in frame.columns if c.startswith(f"{profile} time")]
+    totals = {}
+    for column, name in zip(columns, (LESSON_TIMES_FRESH, LESSON_TIMES) if len(columns) == 2 else (LESSON_TIMES,)):
+        times = _lesson_times(ROOT / "results" / profile / name)
+        totals[column] = f"{sum(times.values()) / 60:.0f} min, all {len(times)}"
+    frame = frame[["lesson", "what it shows", *columns, "exercise"]].assign(
+        exercise=frame.exercise.ne("—").map({True: "yes", False: "—"}))
+    return pd.concat([frame, pd.DataFrame([{"lesson": "**total**", "what it shows": "", **totals, "exercise": ""}])],
                      ignore_index=True)
 
 

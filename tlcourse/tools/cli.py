@@ -93,6 +93,8 @@ def run_experiments(skip_existing: bool = True) -> None:
     from ..lessons.method_grid import run_grid
     run_grid(skip_existing=skip_existing)
     distillation.run_distillation(distillation.teacher_run())
+    for part in (domain_adaptation.run_shift, domain_adaptation.run_dapt, domain_adaptation.head_only_control):
+        part()
     domain_adaptation.run_target(domain_adaptation.adapt_encoder()["model"])
     style.run_lesson(skip_existing=skip_existing)
     translation_sft.run_lesson(skip_existing=skip_existing)

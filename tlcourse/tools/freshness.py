@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import __version__
-from ..engine.config import get_profile, LESSON_TIMES, ROOT
+from ..engine.config import get_profile, LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..lessons.preference_tuning import preference_sizes
 from ..lessons.style import style_sizes
 from ..methods.translate import translate_sizes
@@ -21,8 +21,8 @@ SIZE_TABLES = {"translation": translate_sizes, "preference": preference_sizes, "
 def stamp(nb, log: Path, profile: str, root: Path = ROOT) -> dict:
     """What `nb` (just executed in `profile`) was made from, given its kernel's read log."""
     entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    times = f"results/{profile}/{LESSON_TIMES}"  # the runbook's own record, rewritten after every lesson
-    files = sorted({e["file"] for e in entries if "file" in e} - {times})
+    times = {f"results/{profile}/{name}" for name in (LESSON_TIMES, LESSON_TIMES_FRESH)}  # the runbook's own records
+    files = sorted({e["file"] for e in entries if "file" in e} - times)
     folders = sorted({e["folder"] for e in entries if "folder" in e})
     return {"profile": profile, "profile_fields": _fields(profile), "version": __version__,
             "code": _code(nb),

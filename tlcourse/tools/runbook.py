@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..engine import reads
-from ..engine.config import LESSON_TIMES, profile_name, RESULTS, ROOT
+from ..engine.config import CACHE, LESSON_TIMES, LESSON_TIMES_FRESH, profile_name, RESULTS, ROOT
 from . import freshness
 
 
@@ -136,10 +136,13 @@ def _kill_kernel(client) -> None:
 
 
 def run(paths) -> dict:
-    """Run each notebook; print the wall time of each and record it in LESSON_TIMES."""
-    times_file = RESULTS / profile_name() / LESSON_TIMES
+    """Run each notebook; print the wall time of each and record it in LESSON_TIMES, or in
+    LESSON_TIMES_FRESH when the run began with no trained model or adapted encoder in data/cache/
+    (a fresh clone: its lessons also train what later ones read from the cache)."""
+    fresh = not any(CACHE.glob("trained/*")) and not any(CACHE.glob("adapted/*"))
+    times_file = RESULTS / profile_name() / (LESSON_TIMES_FRESH if fresh else LESSON_TIMES)
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
-    print(f"running {len(paths)} notebook(s) in the {profile_name()} profile")
+    print(f"running {len(paths)} notebook(s) in the {profile_name()} profile" + (", caches empty" if fresh else ""))
     for path in map(Path, paths):
         times[path.name] = round(_run_or_interrupted(path), 1)
         print(f"  {path.name:40s} {times[path.name]:7.1f} s", flush=True)
