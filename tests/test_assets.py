@@ -243,7 +243,7 @@ def test_interface_strings_split_by_file_without_shared_strings():
     assert not (frames["train"].source == frames["train"].target).any()
 
 
-@pytest.mark.parametrize("section", ["translation", "style", "preference"])
+@pytest.mark.parametrize("section", ["translation", "style", "preference", "rewards"])
 def test_readme_llm_lesson_tables_are_generated_from_result_files(section):
     from tlcourse.report.tables import lesson_tables, markdown, readme_section
     readme = (ROOT / "README.md").read_text()

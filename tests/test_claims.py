@@ -93,7 +93,7 @@ def test_every_claim_has_a_verdict_and_the_table_shows_them(tmp_path):
     _write(tmp_path, "majority", _first(220))
     table = claims.claims_table(tmp_path)
     assert list(table.columns) == ["claim", "expected", "measured", "verdict", "lesson"]
-    assert len(table) == 19 == len(claims.CLAIMS)
+    assert len(table) == 20 == len(claims.CLAIMS)
     assert table.verdict[2] == SHOWN and table.verdict[7] == NOT_RUN
     assert set(table.verdict) <= {SHOWN, NOT_SHOWN, OPPOSITE, UNTESTABLE, claims.NOT_RECORDED, NOT_RUN}
 

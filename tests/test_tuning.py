@@ -10,7 +10,8 @@ from tlcourse.checks.full_fine_tuning import (check_backbone_unchanged, check_be
                                               check_training_state_mb)
 from tlcourse.checks.lora import check_lora_params, check_lora_targets, check_merged_weight
 from tlcourse.engine.config import get_profile
-from tlcourse.methods.forgetting import forgetting_table, other_task_correct
+from tlcourse.methods.forgetting import other_task_correct
+from tlcourse.report.tables import forgetting_table
 from tlcourse.methods.generation import StyleConfig, finetune_style, style_blocks
 from tlcourse.methods.lora import add_lora
 from tlcourse.engine.memory import MemoryEstimate

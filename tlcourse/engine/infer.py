@@ -58,3 +58,26 @@ def positive_probs(model, tokenizer, texts, batch_size: int = 64, max_length: in
     def forward(model, batch):  # (B,)
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.softmax(-1)[:, 1]
     return over_texts(model, tokenizer, texts, forward, batch_size, max_length)
+
+
+@torch.no_grad()
+def continuations(model, tokenizer, prompt_ids, n: int, new_tokens: int, batch_size: int = 64, **how) -> list:
+    """n continuations of each prompt (token ids), generated in batches padded on the left:
+    [n continuation ids] per prompt, each ending at the end-of-text token (kept) or after new_tokens.
+    how: generate()'s sampling settings (do_sample, temperature, top_k, top_p)."""
+    model.eval()
+    pad, device, out = tokenizer.pad_token_id, model_device(model), []
+    for i in range(0, len(prompt_ids), batch_size):
+        rows = prompt_ids[i:i + batch_size]
+        width = max(map(len, rows))
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+        with autocast(model):
+            gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
+                                 num_return_sequences=n, pad_token_id=pad, **how)  # (B * n, T + new)
+        out += [_until_end(row, tokenizer.eos_token_id) for row in gen[:, width:].tolist()]
+    return [out[j * n:(j + 1) * n] for j in range(len(prompt_ids))]
+
+
+def _until_end(ids: list, eos: int) -> list:
+    return ids[:ids.index(eos) + 1] if eos in ids else ids

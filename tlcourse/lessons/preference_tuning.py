@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..engine import reads
 from ..engine.config import RESULTS, RUNS, get_profile
 from ..engine.device import autocast, model_device, seed_everything
-from ..engine.infer import positive_probs
+from ..engine.infer import continuations, positive_probs
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
@@ -140,33 +140,16 @@ def openings(split: str, sizes: PreferenceSizes) -> tuple[int, int]:
     return 0, {"train": sizes.train_prompts, "validation": sizes.val_prompts, "development": sizes.dev_prompts}[split]
 
 
-@torch.no_grad()
 def sample_continuations(model, tokenizer, texts, n: int, new_tokens: int, seed: int, batch_size: int = 64):
     """n continuations of each text sampled at temperature 1 (the model's own distribution).
     Returns (prompt ids per text, [n continuation ids] per text, [n decoded continuations] per text);
     a continuation ends at the model's end-of-text token (kept) or after new_tokens."""
     torch.manual_seed(seed)
-    model.eval()
-    pad, device = tokenizer.pad_token_id, model_device(model)
     prompt_ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    continuations = []
-    for i in range(0, len(texts), batch_size):
-        rows = prompt_ids[i:i + batch_size]
-        width = max(map(len, rows))
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with autocast(model):
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0,
-                                 top_p=1.0, max_new_tokens=new_tokens, num_return_sequences=n,
-                                 pad_token_id=pad)  # (B * n, T + new)
-        continuations += [_until_end(row, tokenizer.eos_token_id) for row in out[:, width:].tolist()]
-    grouped = [continuations[j * n:(j + 1) * n] for j in range(len(texts))]
+    grouped = continuations(model, tokenizer, prompt_ids, n, new_tokens, batch_size, do_sample=True,
+                            temperature=1.0, top_k=0, top_p=1.0)
     decoded = [tokenizer.batch_decode(group, skip_special_tokens=True) for group in grouped]
     return prompt_ids, grouped, decoded
-
-
-def _until_end(ids: list, eos: int) -> list:
-    return ids[:ids.index(eos) + 1] if eos in ids else ids
 
 
 def _pairs_file(split: str, profile) -> Path:

@@ -2,18 +2,16 @@
 
     before = other_task_correct(load_model("minilm-l6"), tok)     # pretrained features, 0/1 per item
     after = other_task_correct(finetuned.backbone, tok)           # after sentiment fine-tuning
-    forgetting_table(before, {"after": after})                     # accuracies, paired changes
+    report.tables.forgetting_table(before, {"after": after})       # accuracies, paired changes
 MiniLM ships no masked-LM head, so its general knowledge is read through a task it was never
 tuned on (BBC news topics): a frozen probe on its mean-pooled features, and a nearest-neighbour
 vote that uses the features' geometry as is (no training at all, so more sensitive to drift).
 """
 import numpy as np
-import pandas as pd
 
 from ..engine.config import get_profile
 from ..engine.data import take
 from ..engine.loaders import load_dataset
-from ..lessons.protocol import paired_bootstrap
 from .features import probe, split_features
 
 
@@ -33,14 +31,3 @@ def other_task_correct(encoder, tokenizer, data: str = "bbc_news", profile=None,
     knn = KNeighborsClassifier(n_neighbors=5, metric="cosine").fit(X["train"], y_train)
     return {"probe": (probe(X["train"], y_train, seed=seed).predict(X["test"]) == y_test).astype(float),
             "nearest neighbour": (knn.predict(X["test"]) == y_test).astype(float)}
-
-
-def forgetting_table(before: dict, after: dict):
-    """Accuracy % before and after each fine-tune (`after`: {column name: its other_task_correct}), and
-    each change in points with its paired 95% interval over the same test items (negative = forgotten)."""
-    table = pd.DataFrame({"before %": {m: 100 * v.mean() for m, v in before.items()}})
-    for name, correct in after.items():
-        table[f"{name} %"] = [100 * correct[m].mean() for m in table.index]
-        changes = [paired_bootstrap(100 * correct[m], 100 * before[m]) for m in table.index]
-        table[f"change, {name} (pts)"] = [f"{d:+.1f} ({low:+.1f} to {high:+.1f})" for d, low, high in changes]
-    return table.round(1)

@@ -1,7 +1,7 @@
 """Every claim of CLAIMS.md with its rule written as code and a verdict computed from the result files.
 
     verdict(8)                      # Verdict(claim=8, estimate=-1.4..., low=..., high=..., verdict="not shown", ...)
-    verdicts(RESULTS / "cpu")       # claims 1-19 in order
+    verdicts(RESULTS / "cpu")       # claims 1-20 in order
     claims_table(RESULTS / "cpu")   # the README's "What this course shows"
     show(7, 8)                      # a lesson's claim cell: a line or two per claim
 A verdict is judged on unrounded numbers: an estimate and its 95% interval from the course's one paired
@@ -18,7 +18,7 @@ import pandas as pd
 from ..engine.config import get_profile, RESULTS
 from ..engine.records import load_results
 from ..lessons import (bias, curves, domain_adaptation, llm_basics, preference_tuning, style, translation_sft,
-                       zero_shot)
+                       verifiable_rewards, zero_shot)
 from ..lessons.method_grid import METHODS as GRID_METHODS
 from ..lessons.protocol import excludes_zero, paired_bootstrap, seed_mean, seed_paired
 
@@ -420,6 +420,24 @@ def _preference(runs, folder):
                  f"distinct-2 {before.metric_distinct_2.mean():.2f} → {after.metric_distinct_2.mean():.2f}")
         parts.append(Part(f"{method} − before", *preference_tuning.compare(folder, method, "before")[:3],
                           unit="points judged positive", rule=Rule(0.0), reason=drift))
+    return parts
+
+
+@claim(20, "a reward a program can check teaches more than SFT on the model's own correct answers",
+       "GRPO − SFT on own correct samples, test accuracy > 0 (interval); format share and strict accuracy beside it",
+       "12")
+def _checkable(runs, folder):
+    data = verifiable_rewards.DATA
+    _rows(runs, "sft-own", data=data, model=None)
+    parts = []
+    for method in ("grpo", "grpo-kl"):
+        _rows(runs, method, data=data, model=None)
+        beside = {name: verifiable_rewards.compare(folder, method, "sft-own", column)
+                  for name, column in (("format share", "test_format"), ("right and in format", "test_strict"))}
+        parts.append(Part(f"{method} − sft-own", *verifiable_rewards.compare(folder, method, "sft-own")[:3],
+                          unit="points of accuracy", rule=Rule(0.0),
+                          reason="; ".join(f"{name} {d:+.1f} points ({low:+.1f} to {high:+.1f})"
+                                           for name, (d, low, high, _) in beside.items())))
     return parts
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from ..engine.config import LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..engine.records import format_mean_std, KEYS, load_results, mean_std
 from ..lessons.method_grid import METHODS
-from ..lessons.protocol import paired_difference
+from ..lessons.protocol import paired_bootstrap, paired_difference
 
 
 def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
@@ -83,7 +83,9 @@ def lesson_tables() -> dict:
     from ..lessons.preference_tuning import preference_table
     from ..lessons.style import style_table
     from ..lessons.translation_sft import translation_table
-    return {"translation": translation_table, "style": style_table, "preference": preference_table}
+    from ..lessons.verifiable_rewards import reward_table
+    return {"translation": translation_table, "style": style_table, "preference": preference_table,
+            "rewards": reward_table}
 
 
 def update_readme(table: str, section: str, document: str = "README.md") -> None:
@@ -190,3 +192,14 @@ def summarize(frame, columns=None, by=KEYS):
         std = table[f"{c}_std"].fillna(0.0)  # one seed: no spread to show
         table[c] = [format_mean_std(m, s) for m, s in zip(table[f"{c}_mean"], std)]
     return table.reset_index()
+
+
+def forgetting_table(before: dict, after: dict):
+    """Accuracy % before and after each fine-tune (`after`: {column name: its other_task_correct}), and
+    each change in points with its paired 95% interval over the same test items (negative = forgotten)."""
+    table = pd.DataFrame({"before %": {m: 100 * v.mean() for m, v in before.items()}})
+    for name, correct in after.items():
+        table[f"{name} %"] = [100 * correct[m].mean() for m in table.index]
+        changes = [paired_bootstrap(100 * correct[m], 100 * before[m]) for m in table.index]
+        table[f"change, {name} (pts)"] = [f"{d:+.1f} ({low:+.1f} to {high:+.1f})" for d, low, high in changes]
+    return table.round(1)

@@ -87,9 +87,10 @@ def _results(args) -> int:
 def run_experiments(skip_existing: bool = True) -> None:
     """Every lesson's long experiments in the active profile, each part resuming from its result
     files: the method grid (lessons 03-06), distillation (07), domain adaptation (08), translation
-    (10), preference tuning (11) and lesson 06's style fine-tune. The learning curves (09) are
-    `make curves`."""
-    from ..lessons import distillation, domain_adaptation, preference_tuning, style, translation_sft
+    (10), preference tuning (11), verifiable rewards (12) and lesson 06's style fine-tune. The learning
+    curves (09) are `make curves`."""
+    from ..lessons import (distillation, domain_adaptation, preference_tuning, style, translation_sft,
+                           verifiable_rewards)
     from ..lessons.method_grid import run_grid
     run_grid(skip_existing=skip_existing)
     distillation.run_distillation(distillation.teacher_run())
@@ -99,6 +100,8 @@ def run_experiments(skip_existing: bool = True) -> None:
     style.run_lesson(skip_existing=skip_existing)
     translation_sft.run_lesson(skip_existing=skip_existing)
     preference_tuning.run_lesson(skip_existing=skip_existing)
+    verifiable_rewards.run_pilot()
+    verifiable_rewards.run_lesson(skip_existing=skip_existing)
 
 
 def _curves(args, folder) -> int:

@@ -12,10 +12,12 @@ from .. import __version__
 from ..engine.config import get_profile, LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..lessons.preference_tuning import preference_sizes
 from ..lessons.style import style_sizes
+from ..lessons.verifiable_rewards import reward_sizes
 from ..methods.translate import translate_sizes
 
 KEY = "tlcourse"  # the notebook metadata field
-SIZE_TABLES = {"translation": translate_sizes, "preference": preference_sizes, "style": style_sizes}  # reads.note's tables
+SIZE_TABLES = {"translation": translate_sizes, "preference": preference_sizes, "style": style_sizes,
+               "verifiable-rewards": reward_sizes}  # reads.note's tables
 
 
 def stamp(nb, log: Path, profile: str, root: Path = ROOT) -> dict:
