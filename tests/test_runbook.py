@@ -9,7 +9,7 @@ import nbformat
 
 
 def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\nprint('started', flush=True)"),
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import pathlib, time\npathlib.Path('started').touch()"),
                                          nbformat.v4.new_code_cell("time.sleep(120)")])
     path = tmp_path / "lesson.ipynb"
     nbformat.write(nb, path)
@@ -17,7 +17,11 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     env = os.environ | {"TLCOURSE_PROFILE": "smoke", "TLCOURSE_CACHE": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "tlcourse.tools.cli", "run", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
-    time.sleep(12)  # the kernel starts and reaches the sleeping cell
+    for _ in range(240):  # the kernel starts (slowly on a busy machine) and runs the first cell
+        if (tmp_path / "started").exists():
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # and reaches the sleeping cell
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
