@@ -283,9 +283,9 @@ def news_perplexity(model, tokenizer, sizes: RewardSizes, profile) -> float:
     return math.exp(block_losses(model, news).mean())
 
 
-def shots(seed: int) -> list[tuple[str, int]]:
-    """The few-shot prompt's solved examples: SHOTS training questions, drawn with the seed."""
-    return random.Random(seed).sample(items(reward_sizes().task, "train"), SHOTS)
+def shots(task: str, seed: int) -> list[tuple[str, int]]:
+    """The few-shot prompt's solved examples: SHOTS training questions of `task`, drawn with the seed."""
+    return random.Random(seed).sample(items(task, "train"), SHOTS)
 
 
 def measure(model, tokenizer, sizes: RewardSizes, profile, seed: int, examples=()) -> dict:
@@ -362,7 +362,7 @@ def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = T
             model, record = _trained(method, seed, profile, out_dir)
         else:
             model, record = load_model(MODEL), {}
-        examples = shots(seed) if method == "few-shot" else ()
+        examples = shots(sizes.task, seed) if method == "few-shot" else ()
         measured = measure(model, tokenizer, sizes, profile, seed, examples)
     trainable, total = count_params(model)
     write_result(path.parent, method=method, model=MODEL, data=DATA, profile=profile.name, seed=seed,
