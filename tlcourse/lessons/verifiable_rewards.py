@@ -1,5 +1,6 @@
-"""Lesson 12's experiments: fine-tune SmolLM2 with a reward a program can check (GRPO, through TRL's
-GRPOTrainer with LoRA), against supervised fine-tuning on the model's own correct answers.
+"""Lesson 12's experiments: fine-tune SmolLM2 with a reward a program can check (GRPO with LoRA, on the
+course's loop with TRL's loss), against supervised fine-tuning (TRL's SFTTrainer) on the model's own
+correct answers.
 
     run_pilot()                      # candidate tasks, the model as it is, on validation: which to use
     run_method("grpo", seed=0)       # LoRA + GRPO; learning rate and the weights kept chosen on validation
@@ -22,12 +23,14 @@ from tqdm.auto import tqdm
 
 from ..engine import reads
 from ..engine.config import get_profile, RESULTS, RUNS
-from ..engine.device import mixed_precision, seed_everything
+from ..engine.device import autocast, mixed_precision, model_device, seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
-from ..methods.checkable import chat, complete, correctness_reward, generate, graded, INSTRUCTION, items, TASKS
+from ..engine.schedules import make_schedule
+from ..methods.checkable import chat, complete, generate, graded, group_advantages, INSTRUCTION, items, TASKS
+from ..methods.grpo import grpo_loss, mean_token_kl, pack, token_logps
 from ..methods.lm import pack_blocks
 from ..methods.lora import add_lora, ALL_LINEAR
 from .llm_basics import block_losses
@@ -146,9 +149,9 @@ def reward_sizes(profile: str | None = None) -> RewardSizes:
 
 
 class KeepBest:
-    """A transformers TrainerCallback (built by keep_best): greedy accuracy on the validation questions
-    before training and every `every` steps; the trainable weights of the best evaluation are copied
-    and put back when training ends (the course's rule: every method ends with its best weights)."""
+    """Greedy accuracy on the validation questions before training and every `every` steps (evaluate);
+    the trainable weights of the best evaluation are copied and put back by restore, when training ends
+    (the course's rule: every method ends with its best weights)."""
 
     def __init__(self, tokenizer, questions, answers, every: int, new_tokens: int):
         self.tokenizer, self.questions, self.answers = tokenizer, questions, answers
@@ -173,8 +176,15 @@ class KeepBest:
                     p.copy_(self._weights[n])
 
 
-def keep_best(tokenizer, sizes: RewardSizes):
-    """A KeepBest on the task's validation questions, as a TrainerCallback."""
+def keep_best(tokenizer, sizes: RewardSizes) -> KeepBest:
+    """A KeepBest on the task's validation questions."""
+    qa = items(sizes.task, "validation", sizes.val_items)
+    return KeepBest(tokenizer, [q for q, _ in qa], [a for _, a in qa], sizes.eval_every, sizes.new_tokens)
+
+
+def keep_best_callback(tokenizer, sizes: RewardSizes):
+    """keep_best as a transformers TrainerCallback: evaluates before training and every `eval_every` steps,
+    restores the best weights when training ends."""
     from transformers import TrainerCallback
 
     class Callback(KeepBest, TrainerCallback):
@@ -188,8 +198,8 @@ def keep_best(tokenizer, sizes: RewardSizes):
         def on_train_end(self, args, state, control, model=None, **kwargs):
             self.restore(model)
 
-    qa = items(sizes.task, "validation", sizes.val_items)
-    return Callback(tokenizer, [q for q, _ in qa], [a for _, a in qa], sizes.eval_every, sizes.new_tokens)
+    keeper = keep_best(tokenizer, sizes)
+    return Callback(tokenizer, keeper.questions, keeper.answers, keeper.every, keeper.new_tokens)
 
 
 def _trainer_args(config_class, lr: float, seed: int, run_dir, **fields):
@@ -204,25 +214,58 @@ def _trainer_args(config_class, lr: float, seed: int, run_dir, **fields):
 
 
 def train_grpo(lr: float, seed: int, beta: float, sizes: RewardSizes, profile) -> tuple:
-    """LoRA + GRPO (TRL's GRPOTrainer) on the task's training questions: each step samples `group`
-    completions for each of `prompts_per_step` questions at temperature 1, rewards them with
-    correctness_reward, and takes one clipped policy-gradient step on the group-relative advantages,
-    with beta x KL to the starting model (beta 0: none). Ends with the weights of the best validation
-    evaluation. Returns (the peft model, {"val_curve", "best_step", "log", "train_time_s"})."""
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    """LoRA (no dropout: the completions are scored by the policy that sampled them) + GRPO on the course's
+    loop (methods.grpo: TRL's loss, checked against TRL's in a test), on the task's training questions: each step samples `group` completions for each of `prompts_per_step`
+    questions at temperature 1, rewards them with the correctness grade, and takes one step on the GRPO
+    loss of their group-relative advantages, with beta x KL to the starting model (beta 0: none).
+    AdamW with a linear decay and gradients clipped at norm 1, as TRL's defaults. Ends with the weights of
+    the best validation evaluation. Returns (the peft model, {"val_curve", "best_step", "log", "train_time_s"})."""
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
-    model = add_lora(load_model(MODEL), r=sizes.lora_r, target_modules=ALL_LINEAR)
-    train = Dataset.from_list([{"prompt": chat(q), "answer": a} for q, a in items(sizes.task, "train")])
-    args = _trainer_args(GRPOConfig, lr, seed, RUNS / "12_grpo" / profile.name, max_steps=sizes.steps,
-                         per_device_train_batch_size=sizes.prompts_per_step * sizes.group,
-                         num_generations=sizes.group, max_completion_length=sizes.new_tokens, temperature=1.0,
-                         beta=beta, loss_type="grpo")
-    callback = keep_best(tokenizer, sizes)
-    trainer = GRPOTrainer(model=model, reward_funcs=correctness_reward, args=args, train_dataset=train,
-                          processing_class=tokenizer, callbacks=[callback])
-    return model, _fit(trainer, callback)
+    model = add_lora(load_model(MODEL), r=sizes.lora_r, target_modules=ALL_LINEAR, dropout=0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    schedule = make_schedule(optimizer, "linear", sizes.steps)
+    questions = items(sizes.task, "train")
+    random.Random(seed).shuffle(questions)
+    keeper, log, start = keep_best(tokenizer, sizes), [], time.perf_counter()
+    keeper.evaluate(model, 0)
+    for step in tqdm(range(1, sizes.steps + 1), desc=f"GRPO, lr {lr:g}", leave=False):
+        qa = [questions[i % len(questions)] for i in range((step - 1) * sizes.prompts_per_step, step * sizes.prompts_per_step)]
+        log.append({"step": step} | grpo_step(model, tokenizer, optimizer, qa, sizes, beta, seed * 10_000 + step))
+        schedule.step()
+        if step % sizes.eval_every == 0 or step == sizes.steps:
+            keeper.evaluate(model, step)
+    keeper.restore(model)
+    return model, {"val_curve": keeper.curve, "best_step": keeper.best_step, "val_accuracy": keeper.best, "log": log,
+                   "train_time_s": time.perf_counter() - start, "steps": sizes.steps}
+
+
+def grpo_step(model, tokenizer, optimizer, qa, sizes: RewardSizes, beta: float, seed: int) -> dict:
+    """One GRPO step: sample a group per question (seeded), grade, advantages, one optimizer step on
+    grpo_loss. Returns what the step logs: mean reward, loss, mean completion length (and KL when beta > 0)."""
+    with merged(model):
+        prompt_ids, groups = generate(model, tokenizer, [q for q, _ in qa], n=sizes.group, temperature=1.0,
+                                      new_tokens=sizes.new_tokens, seed=seed)
+    texts = [t for group in groups for t in tokenizer.batch_decode(group, skip_special_tokens=True)]
+    rewards = graded(texts, np.repeat([a for _, a in qa], sizes.group))["correct"]
+    device = model_device(model)
+    advantages = torch.tensor(group_advantages(rewards, sizes.group), dtype=torch.float32, device=device)  # (N,)
+    ids, mask, completion = (t.to(device) for t in pack(prompt_ids, groups, tokenizer.pad_token_id))  # (N, T), (N, T), (N, C)
+    model.train()
+    with autocast(model):
+        logps = token_logps(model, ids, mask, completion.size(1))  # (N, C)
+        ref = None
+        if beta:
+            with torch.no_grad(), model.disable_adapter():
+                ref = token_logps(model, ids, mask, completion.size(1))
+        loss = grpo_loss(logps, advantages, completion, ref, beta)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    logged = {"reward": float(rewards.mean()), "loss": loss.item(), "completions/mean_length": completion.sum(1).float().mean().item()}
+    return logged | ({"kl": mean_token_kl(logps.detach(), ref, completion)} if beta else {})
 
 
 def _fit(trainer, callback) -> dict:
@@ -269,7 +312,7 @@ def train_sft_own(lr: float, seed: int, sizes: RewardSizes, profile) -> tuple:
     model = add_lora(load_model(MODEL), r=sizes.lora_r, target_modules=ALL_LINEAR)
     args = _trainer_args(SFTConfig, lr, seed, RUNS / "12_sft" / profile.name, num_train_epochs=sizes.sft_epochs,
                          per_device_train_batch_size=sizes.sft_batch)
-    callback = keep_best(tokenizer, sizes)
+    callback = keep_best_callback(tokenizer, sizes)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                          callbacks=[callback])
     return model, _fit(trainer, callback) | {"samples_kept": len(rows),

@@ -150,7 +150,7 @@ def course_table(folder):
     for (data, model, method, labels), runs in frame.groupby(["data", "model", "method", "labels"]):
         measured = []
         for col in metrics:
-            pct = col.endswith(("accuracy", "f1"))  # shares: shown in %
+            pct = col.endswith(("accuracy", "f1", "format"))  # shares: shown in %
             v = runs[col].dropna() * (100 if pct else 1)
             if len(v):
                 measured.append(f"{col.removeprefix('metric_')} {mean_std(v, 1 if pct else None)}")
