@@ -78,5 +78,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _folder_digest(path: Path) -> str:
-    names = sorted(p.name for p in path.iterdir())
+    """A digest of the folder's listing, the runbook's own time records left out (a first `make course`
+    writes LESSON_TIMES_FRESH: that stales no lesson)."""
+    names = sorted(p.name for p in path.iterdir() if p.name not in (LESSON_TIMES, LESSON_TIMES_FRESH))
     return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
