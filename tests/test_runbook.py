@@ -15,8 +15,10 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     nbformat.write(nb, path)
     before = path.read_bytes()
     env = os.environ | {"TLCOURSE_PROFILE": "smoke", "TLCOURSE_CACHE": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "tlcourse.tools.cli", "run", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    log = tmp_path / "output.txt"  # a file, not a pipe: a kernel's leftover child holding a pipe open would hang the read
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "tlcourse.tools.cli", "run", str(path)], stdout=sink,
+                                stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     for _ in range(240):  # the kernel starts (slowly on a busy machine) and runs the first cell
         if (tmp_path / "started").exists():
             break
@@ -25,13 +27,14 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     for _ in range(6):  # Ctrl-C, again if the first one is not answered (as a user would)
         proc.send_signal(signal.SIGINT)
         try:
-            out, _ = proc.communicate(timeout=10)
+            proc.wait(timeout=10)
             break
         except subprocess.TimeoutExpired:
             continue
     else:
         proc.kill()
-        raise AssertionError("tlcourse run did not stop after six Ctrl-C")
+        raise AssertionError("tlcourse run did not stop after six Ctrl-C:\n" + log.read_text())
+    out = log.read_text()
     assert proc.returncode == 130, out
     assert "interrupted: lesson.ipynb left unchanged" in out and "Traceback" not in out, out
     assert path.read_bytes() == before
