@@ -100,6 +100,18 @@ def load_results(folder):
     return pd.DataFrame(rows)
 
 
+def lesson_results(folder, what: str, **match) -> pd.DataFrame:
+    """The result rows of `folder` whose columns equal `match` (data=..., model=...), as a copy; when there
+    are none, a FileNotFoundError that names `what` and says to run the lesson's cells first."""
+    frame = load_results(folder)
+    keep = pd.Series(not frame.empty, index=frame.index)
+    for column, value in match.items():
+        keep &= frame[column] == value if column in frame else False
+    if not keep.any():
+        raise FileNotFoundError(f"no {what} result files under {Path(folder).name}/: run the lesson's cells first")
+    return frame[keep].copy()
+
+
 def mean_std(values, decimals: int | None = None) -> str:
     """ "mean ± std" over seeds (std 0 for one seed), formatted by format_mean_std."""
     v = np.asarray(values, dtype=float)

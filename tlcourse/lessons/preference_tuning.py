@@ -29,7 +29,7 @@ from ..engine.infer import continuations, positive_probs
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
-from ..engine.records import load_results, mean_std, result_name, write_json, write_result
+from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.dpo import collator, DPOModel, preference_pairs, sequence_logps, with_reference_logps
 from ..methods.lm import IGNORE, pack_blocks
@@ -394,10 +394,7 @@ def run_lesson(profile=None, skip_existing: bool = True) -> None:
 
 
 def _runs(folder):
-    frame = load_results(folder)
-    if frame.empty or not (frame.data == DATA).any():
-        raise FileNotFoundError(f"no lesson 11 result files under {Path(folder).name}/: run the lesson's cells first")
-    return frame[(frame.data == DATA) & (frame.model == MODEL)]
+    return lesson_results(folder, "lesson 11", data=DATA, model=MODEL)
 
 
 def preference_table(folder):

@@ -25,7 +25,7 @@ from ..engine.device import seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
-from ..engine.records import load_results, result_name, write_result
+from ..engine.records import lesson_results, result_name, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.generation import PROMPTS
 from ..methods.lm import pack_blocks, sample
@@ -160,10 +160,7 @@ def run_lesson(profile=None, skip_existing: bool = True) -> list[dict]:
 
 
 def _runs(folder):
-    frame = load_results(folder)
-    if frame.empty or not ((frame.method == METHOD) & (frame.data == DATA)).any():
-        raise FileNotFoundError(f"no {METHOD} result files under {Path(folder).name}/: run the lesson's cells first")
-    return frame[(frame.method == METHOD) & (frame.data == DATA)].sort_values("seed")
+    return lesson_results(folder, METHOD, method=METHOD, data=DATA).sort_values("seed")
 
 
 def play_reference() -> dict:

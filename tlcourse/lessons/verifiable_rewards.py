@@ -27,7 +27,7 @@ from ..engine.device import autocast, mixed_precision, model_device, seed_everyt
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
-from ..engine.records import load_results, mean_std, result_name, write_json, write_result
+from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
 from ..engine.schedules import make_schedule
 from ..methods.checkable import chat, complete, generate, graded, group_advantages, INSTRUCTION, items, TASKS
 from ..methods.grpo import grpo_loss, mean_token_kl, pack, token_logps
@@ -176,10 +176,10 @@ class KeepBest:
                     p.copy_(self._weights[n])
 
 
-def keep_best(tokenizer, sizes: RewardSizes) -> KeepBest:
-    """A KeepBest on the task's validation questions."""
+def keep_best(tokenizer, sizes: RewardSizes, kind=KeepBest) -> KeepBest:
+    """A KeepBest (or the subclass `kind`) on the task's validation questions."""
     qa = items(sizes.task, "validation", sizes.val_items)
-    return KeepBest(tokenizer, [q for q, _ in qa], [a for _, a in qa], sizes.eval_every, sizes.new_tokens)
+    return kind(tokenizer, [q for q, _ in qa], [a for _, a in qa], sizes.eval_every, sizes.new_tokens)
 
 
 def keep_best_callback(tokenizer, sizes: RewardSizes):
@@ -198,16 +198,16 @@ def keep_best_callback(tokenizer, sizes: RewardSizes):
         def on_train_end(self, args, state, control, model=None, **kwargs):
             self.restore(model)
 
-    keeper = keep_best(tokenizer, sizes)
-    return Callback(tokenizer, keeper.questions, keeper.answers, keeper.every, keeper.new_tokens)
+    return keep_best(tokenizer, sizes, Callback)
 
 
-def _trainer_args(config_class, lr: float, seed: int, run_dir, **fields):
-    """TRL config fields every trained method shares: no checkpoints, no reports, bf16 where the
-    hardware computes it natively, a log line per step, and no gradient checkpointing (TRL's default
-    turns it on; a 135M model does not need the memory it saves, and it slows sampling and training)."""
+def _sft_args(lr: float, seed: int, run_dir, **fields):
+    """TRL's SFTConfig for SFT on own answers: no checkpoints, no reports, bf16 where the hardware computes it
+    natively, a log line per step, and no gradient checkpointing (TRL's default turns it on; a 135M model
+    does not need the memory it saves, and it slows training)."""
+    from trl import SFTConfig
     precision = mixed_precision()
-    return config_class(output_dir=str(run_dir), learning_rate=lr, seed=seed, logging_steps=1, save_strategy="no",
+    return SFTConfig(output_dir=str(run_dir), learning_rate=lr, seed=seed, logging_steps=1, save_strategy="no",
                         report_to="none", bf16=precision == "bf16", fp16=precision == "fp16",
                         use_cpu=not torch.cuda.is_available(), disable_tqdm=True, gradient_checkpointing=False,
                         **fields)
@@ -223,8 +223,7 @@ def train_grpo(lr: float, seed: int, beta: float, sizes: RewardSizes, profile) -
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
     model = add_lora(load_model(MODEL), r=sizes.lora_r, target_modules=ALL_LINEAR, dropout=0.0)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     schedule = make_schedule(optimizer, "linear", sizes.steps)
     questions = items(sizes.task, "train")
     random.Random(seed).shuffle(questions)
@@ -261,7 +260,7 @@ def grpo_step(model, tokenizer, optimizer, qa, sizes: RewardSizes, beta: float, 
                 ref = token_logps(model, ids, mask, completion.size(1))
         loss = grpo_loss(logps, advantages, completion, ref, beta)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
     optimizer.step()
     optimizer.zero_grad()
     logged = {"reward": float(rewards.mean()), "loss": loss.item(), "completions/mean_length": completion.sum(1).float().mean().item()}
@@ -275,9 +274,8 @@ def _fit(trainer, callback) -> dict:
     with warnings.catch_warnings():  # transformers' renames, raised inside TRL's own calls: nothing a learner can change
         warnings.simplefilter("ignore", FutureWarning)
         trainer.train()
-    keys = ("reward", "kl", "loss", "completions/mean_length")
-    log = [{"step": row["step"]} | {k: row[k] for k in keys if k in row} for row in trainer.state.log_history
-           if "step" in row and any(k in row for k in keys)]
+    log = [{"step": row["step"], "loss": row["loss"]} for row in trainer.state.log_history
+           if "step" in row and "loss" in row]  # the training loss of each logged step
     return {"val_curve": callback.curve, "best_step": callback.best_step, "val_accuracy": callback.best,
             "log": log, "train_time_s": time.perf_counter() - start, "steps": trainer.state.global_step}
 
@@ -302,7 +300,7 @@ def train_sft_own(lr: float, seed: int, sizes: RewardSizes, profile) -> tuple:
     weights of the best validation evaluation. Returns (the peft model, as train_grpo's record plus
     {"samples_kept"})."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
     rows = own_correct_samples(sizes, seed)
     if not rows:
         raise ValueError("no sampled completion was correct: the task is too hard for the model; choose another "
@@ -310,7 +308,7 @@ def train_sft_own(lr: float, seed: int, sizes: RewardSizes, profile) -> tuple:
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
     model = add_lora(load_model(MODEL), r=sizes.lora_r, target_modules=ALL_LINEAR)
-    args = _trainer_args(SFTConfig, lr, seed, RUNS / "12_sft" / profile.name, num_train_epochs=sizes.sft_epochs,
+    args = _sft_args(lr, seed, RUNS / "12_sft" / profile.name, num_train_epochs=sizes.sft_epochs,
                          per_device_train_batch_size=sizes.sft_batch)
     callback = keep_best_callback(tokenizer, sizes)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
@@ -425,10 +423,7 @@ def run_lesson(profile=None, skip_existing: bool = True) -> None:
 
 def _runs(folder):
     """Lesson 12's result rows, with test_strict: per question, right and in format (the number alone, correct)."""
-    frame = load_results(folder)
-    if frame.empty or not (frame.data == DATA).any():
-        raise FileNotFoundError(f"no lesson 12 result files under {Path(folder).name}/: run the lesson's cells first")
-    frame = frame[(frame.data == DATA) & (frame.model == MODEL)].copy()
+    frame = lesson_results(folder, "lesson 12", data=DATA, model=MODEL)
     frame["test_strict"] = [list(np.multiply(c, f)) for c, f in zip(frame.test_correct, frame.test_format)]
     return frame
 
