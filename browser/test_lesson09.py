@@ -1,7 +1,8 @@
 """Lesson 09 as a learner meets it: JupyterLab in headless Chromium (Debian's), smoke profile.
 
 The Run menu runs every cell; the tests then read the page: no error output, widgets that render,
-an explorer whose untouched answer matches the table above it and that reacts to a slider.
+an explorer whose untouched answer matches the table above it, that at 16 labels advises no method
+below zero-shot, and that reacts to a slider.
 `make test-browser` runs this folder (it needs Chromium and Playwright); `make test` does not.
 The tests share one run of the lesson and run in file order: the slider test moves a slider last.
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
+
+from tlcourse.lessons.curves import ZERO_SHOT
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = "09_choosing_the_approach.ipynb"
@@ -204,6 +207,22 @@ def test_default_answer_matches_table(lesson):
     expected = table_row(lesson, f"{labels} labels, no budget")["method"]
     assert answer == expected, (f"at {labels} labels with untouched sliders the explorer says {answer}, "
                                 f"the table above it says {expected}:\n{text}")
+
+
+def test_sixteen_labels_advise_nothing_below_zero_shot(lesson):
+    """Typing 16 into the labels slider's readout, as a learner can, the explorer names no trained method
+    whose interval against zero-shot lies below 0 (its advice lists those "below it"); with so few labels
+    the lesson's runs leave zero-shot as the answer: don't train."""
+    readout = slider(lesson, "labels").locator(".widget-readout")
+    readout.fill("16")
+    readout.press("Enter")
+    output = explorer_output(lesson)
+    expect(output).to_contain_text("at 16 labels")
+    text = output.inner_text()
+    answer = re.search(r"-> (\S+):", text).group(1)
+    below = re.findall(r"- (\S+) \([\d.]+%\) is [^\n]*: below it\.", text)
+    assert answer not in below, f"at 16 labels the explorer recommends {answer}, which lies below zero-shot:\n{text}"
+    assert answer == ZERO_SHOT and "don't train" in text, f"at 16 labels zero-shot was not the answer:\n{text}"
 
 
 def test_moving_the_time_budget_changes_the_answer(lesson):

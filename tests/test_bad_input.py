@@ -53,6 +53,24 @@ def test_long_texts_are_truncated_with_a_count(tmp_path):
     assert max(len(ids) for ids in enc["input_ids"]) == 16
 
 
+def test_a_cut_the_course_chose_is_not_warned_about(tmp_path):
+    """The learner's own data is warned about; the course's data at a lesson's length, and masked-LM
+    texts cut to their block (lesson 08's adaptation), are the lesson's choice: no warning."""
+    import warnings
+    import datasets
+    from tlcourse.engine.data import course_data
+    from tlcourse.methods.adapt import continue_pretraining, DAPTConfig
+    tok = tlcourse.load_tokenizer("minilm-l6")
+    ds = datasets.Dataset.from_dict({"text": ["short one", "word " * 100], "label": [0, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails
+        enc = tokenize(ds, tok, max_length=16, quiet=True)
+        mlm = tlcourse.load_model("minilm-l6", task="masked-lm")
+        continue_pretraining(mlm, tok, ["word " * 100] * 2, DAPTConfig(steps=1, batch_size=2, block_size=16), masked=True)
+    assert max(len(ids) for ids in enc["input_ids"]) == 16
+    assert course_data("rotten_tomatoes") and not course_data(str(write(tmp_path, "mine.csv", "text,label\na,0\n")))
+
+
 def test_unknown_task_is_refused():
     with pytest.raises(ValueError, match="unknown task 'regression'"):
         tlcourse.load_model("minilm-l6", task="regression")

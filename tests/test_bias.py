@@ -74,9 +74,9 @@ def _synthetic(gap: float, noise: float = 0.0, seed: int = 0) -> np.ndarray:
 
 
 def test_gap_bootstrap_recovers_a_known_gap():
-    mean, low, high = bias.gap_bootstrap(PROBE, _synthetic(0.2), _synthetic(0.0))
+    mean, low, high, _ = bias.gap_bootstrap(PROBE, _synthetic(0.2), _synthetic(0.0))
     assert (mean, low, high) == pytest.approx((0.2, 0.2, 0.2))  # frame levels cancel in every resample
-    mean, low, high = bias.gap_bootstrap(PROBE, _synthetic(0.2, 0.02), _synthetic(0.0, 0.02, seed=1))
+    mean, low, high, _ = bias.gap_bootstrap(PROBE, _synthetic(0.2, 0.02), _synthetic(0.0, 0.02, seed=1))
     assert low <= mean <= high and mean == pytest.approx(0.2, abs=0.03) and high - low < 0.1
 
 
@@ -92,8 +92,10 @@ def _write_runs(folder, p_by_condition: dict):
 
 def test_gap_difference_and_table_read_the_result_files(tmp_path):
     _write_runs(tmp_path, {"uncurated": [_synthetic(0.1), _synthetic(0.3)], "curated": [_synthetic(0.0)]})
-    # seeds averaged per sentence first: the two uncurated seeds make a gap of 0.2
-    assert bias.gap_difference("uncurated", "curated", tmp_path) == pytest.approx((0.2, 0.2, 0.2))
+    # seeds averaged per sentence first: the two uncurated seeds make a gap of 0.2; resampling the seeds
+    # spans their own gaps, 0.1 and 0.3
+    d = bias.gap_difference("uncurated", "curated", tmp_path)
+    assert (d.estimate, d.low, d.high) == pytest.approx((0.2, 0.1, 0.3)) and d.per_seed == pytest.approx((0.1, 0.3))
     table = bias.gap_table(tmp_path)
     assert list(table.index) == ["uncurated", "curated"]
     assert table.loc["uncurated", "gap"] == "0.200 ± 0.141" and table.loc["uncurated", "seeds"] == 2

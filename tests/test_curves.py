@@ -68,3 +68,10 @@ def test_empty_folder(tmp_path):
     assert curve_table(tmp_path).empty and baselines(tmp_path).empty
     with pytest.raises(FileNotFoundError, match="no result files"):
         course_table(tmp_path)
+
+
+def test_course_table_names_an_adapted_encoder_not_its_cache_folder(tmp_path):
+    write_result(tmp_path, method="full", model="data/cache/adapted/minilm-l6-tapt-cpu-bb6dbe3f", data="drugs",
+                 profile="cpu", seed=0, metrics={"accuracy": 0.8}, trainable_params=1, total_params=1,
+                 wall_time_s=1.0, peak_memory_mb=1.0)
+    assert course_table(tmp_path).model.tolist() == ["minilm-l6 adapted (TAPT)"]

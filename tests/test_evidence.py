@@ -26,18 +26,22 @@ def frame():
     return pd.DataFrame(rows)
 
 
-def by_hand(frame, a, b, seed=1, paired=True, average=True):
-    """The learner's answer: (estimate, low, high, real) in points; unpaired or unaveraged on request."""
+def by_hand(frame, a, b, seed=1, paired=True, average=True, over_seeds=True):
+    """The learner's answer: (estimate, low, high, real) in points, seeds and items drawn together; unpaired,
+    unaveraged or over the items alone on request."""
     runs = {m: frame[frame.method == m].set_index("seed") for m in (a, b)}
-    stack = {m: 100 * np.array([runs[m].loc[s, "test_correct"] for s in SEEDS], dtype=float) for m in (a, b)}
-    x = {m: v.mean(0) if average else v.reshape(-1) for m, v in stack.items()}  # (items,) or (seeds * items,)
+    seeds = sorted(set(runs[a].index))
+    stack = {m: 100 * np.array([runs[m].loc[s, "test_correct"] for s in seeds], dtype=float) for m in (a, b)}
+    if not average:
+        stack = {m: v.reshape(1, -1) for m, v in stack.items()}  # (1, seeds * items): every run as items
     rng = np.random.default_rng(seed)
-    n = len(x[a])
+    n, k = stack[a].shape[1], len(stack[a])
     ia = rng.integers(0, n, size=(10_000, n))  # (resamples, items)
     ib = ia if paired else rng.integers(0, n, size=(10_000, n))
-    d = x[a][ia].mean(1) - x[b][ib].mean(1)  # (resamples,)
+    drawn = rng.integers(0, k, size=(10_000, k)) if over_seeds else np.tile(np.arange(k), (10_000, 1))
+    d = np.array([stack[a][s][:, i].mean() - stack[b][s][:, j].mean() for s, i, j in zip(drawn, ia, ib)])
     low, high = np.quantile(d, [0.025, 0.975])
-    return x[a].mean() - x[b].mean(), low, high, bool(low > 0 or high < 0)
+    return stack[a].mean() - stack[b].mean(), low, high, bool(low > 0 or high < 0)
 
 
 def fails(match, *answer, frame, a="a", b="b"):
@@ -110,3 +114,13 @@ def test_a_verdict_at_the_edge_of_the_interval_accepts_either_consistent_answer(
     assert "borderline" in check_gap(-1.4, -2.9, 0.0, False, frame, "a", "b")
     monkeypatch.setattr(evidence, "seed_paired", lambda *args: (-1.4, -2.9, -0.2, 3))  # 0 outside, near
     fails("random draws decide", -1.4, -2.9, 0.1, False, frame=frame)
+
+
+def test_an_interval_over_the_items_alone_fails_where_runs_disagree():
+    """Seeds that disagree (one run of "a" far weaker) make the items-only interval too narrow."""
+    rng = np.random.default_rng(2)
+    rows = [{"method": m, "seed": s, "test_correct": (rng.random(ITEMS) < p).astype(int).tolist()}
+            for m, ps in (("a", (0.9, 0.62, 0.88)), ("b", (0.6, 0.6, 0.6))) for s, p in zip(SEEDS, ps)]
+    spread = pd.DataFrame(rows)
+    fails("items alone", *by_hand(spread, "a", "b", over_seeds=False), frame=spread)
+    assert check_gap(*by_hand(spread, "a", "b"), spread, "a", "b").startswith("Correct:")

@@ -45,8 +45,10 @@ def test_table_and_paired_difference_from_result_files(tmp_path):
     mean, low, high, seeds = pr.compare(tmp_path, "dpo-b0.1", "before")
     assert mean == pytest.approx(25.0) and seeds == 2 and low < mean < high
     assert list(pr.samples(tmp_path, ["before", "dpo-b0.1"], n=1).iloc[0]) == ["p", "before", "dpo-b0.1"]
+    _write(tmp_path, "sft-positives", 5, 0.6, [0.6] * 4)  # run once: set against every seed of the other
+    assert len(pr.compare(tmp_path, "sft-positives", "before").per_seed) == 2
     with pytest.raises(ValueError, match="share no seed"):
-        _write(tmp_path, "sft-positives", 5, 0.6, [0.6] * 4)
+        _write(tmp_path, "sft-positives", 6, 0.6, [0.6] * 4)
         pr.compare(tmp_path, "sft-positives", "before")
 
 

@@ -4,12 +4,14 @@ reruns when anything that decides a result has changed."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tlcourse import get_profile
 from tlcourse.engine.data import protocol_splits, training_pool_size, validation_size
 from tlcourse.lessons.method_grid import GRID, Experiment, asked, recipe, result_path, run, run_grid
-from tlcourse.lessons.protocol import paired_bootstrap, stored
+from tlcourse.lessons.protocol import (cost_columns, ONE_SEED, paired_bootstrap, run_cost, SEARCH_IN_COST, SEARCH_TIME,
+                                      seed_paired, stored)
 from tlcourse.methods.freezing import blocks, head_parameters
 from tlcourse.engine.models import classifier
 from tlcourse.engine.train import evaluate, fit
@@ -168,3 +170,34 @@ def test_grid_position_names_the_edges():
     assert grid_position(3e-3, (1e-3, 3e-4, 3e-3)) == "the top of its grid"
     assert grid_position(3e-4, (3e-4, 1e-3)) == "the bottom of its grid"
     assert grid_position(1.0, (1.0,)) == "inside its grid"
+
+
+def test_the_interval_counts_seeds_as_well_as_items():
+    """Seeds that disagree widen the interval beyond the item bootstrap's; seeds that agree leave it as it was."""
+    rng = np.random.default_rng(3)
+    items = 400
+    b = (rng.random((3, items)) < 0.6).astype(float)  # (seeds, items)
+    spread = np.stack([(rng.random(items) < p).astype(float) for p in (0.9, 0.62, 0.88)])  # runs disagree
+    _, low_items, high_items = paired_bootstrap(spread.mean(0), b.mean(0))
+    _, low, high = paired_bootstrap(spread, b, over_seeds=True)
+    assert high - low > 2 * (high_items - low_items)
+    same = np.repeat((rng.random((1, items)) < 0.7).astype(float), 3, axis=0)  # every seed scores alike
+    base = np.repeat(b[:1], 3, axis=0)
+    assert paired_bootstrap(same, base, over_seeds=True) == paired_bootstrap(same[0], base[0])
+
+
+def test_seed_paired_prints_each_seed_and_says_when_one_seed_cannot_measure_training_noise():
+    rows = [{"method": m, "seed": s, "test_correct": [1, 0, 1, 1] if m == "a" else [0, 0, 1, 1]}
+            for m in "ab" for s in (0, 1)]
+    d = seed_paired(pd.DataFrame(rows), "a", "b", "test_correct", 100)
+    assert d.seeds == 2 and d.per_seed == (25.0, 25.0) and d.spread() == "per seed +25.0 / +25.0"
+    one = seed_paired(pd.DataFrame(rows[:1] + rows[2:3]), "a", "b", "test_correct", 100)
+    assert one.seeds == 1 and one.spread() == ONE_SEED
+
+
+def test_costs_leave_out_the_run_that_enclosed_its_search():
+    rows = pd.DataFrame({"wall_time_s": [744.0, 260.0, 272.0], "peak_memory_mb": [6494.0, 1794.0, 1908.0],
+                         SEARCH_IN_COST: [True, False, False], SEARCH_TIME: [702.0, 702.0, 702.0]})
+    assert run_cost(rows) == (266.0, 1851.0)
+    assert cost_columns(rows) == {"time s": "266", "peak MB": "1851", "search s": "702"}
+    assert run_cost(rows.drop(columns=[SEARCH_IN_COST])) == (272.0, 1908.0)  # older files: every seed counts

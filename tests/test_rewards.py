@@ -117,3 +117,19 @@ def test_grpo_loss_and_gradient_are_trls_on_one_batch(beta, tmp_path):
     gap = torch.cat([(a - b).ravel() for a, b in zip(ours_grad, trl_grad)]).norm()
     assert ours.item() == pytest.approx(trl.item(), rel=1e-5)
     assert gap / torch.cat([b.ravel() for b in trl_grad]).norm() < 1e-4  # leaving out TRL's KL correction: 8e-4
+
+
+def test_a_comparison_where_neither_side_varies_names_the_shares(monkeypatch):
+    """No answer in format for either method: "0% for both", not "+0.0 (+0.0 to +0.0)"; a difference
+    that varies keeps its interval."""
+    import pandas as pd
+    rows = [{"method": m, "seed": s, "test_format": [f] * 6, "test_correct": [1, 0, 1, 1, 0, s % 2]}
+            for m, f in (("grpo-kl", 0), ("sft-own", 0), ("few-shot", 1)) for s in range(3)]
+    monkeypatch.setattr(vr, "_runs", lambda folder: pd.DataFrame(rows))
+    line = vr.describe_comparison("x", "grpo-kl", "sft-own", "test_format", unit="points in format")
+    assert line == ("grpo-kl vs sft-own: format share 0% for both, on every test question of every seed: "
+                    "no difference to test")
+    assert vr.describe_comparison("x", "few-shot", "sft-own", "test_format").endswith(
+        "few-shot 100%, sft-own 0%, on every test question of every seed: few-shot is ahead")
+    varied = vr.describe_comparison("x", "grpo-kl", "sft-own", "test_correct", unit="points of accuracy")
+    assert "95% interval" in varied and varied.startswith("grpo-kl vs sft-own: +0.0 points of accuracy")

@@ -63,6 +63,13 @@ def test_stored_names_what_changed(tmp_path):
         == ["sizes", "judge"]
 
 
+def test_more_seeds_keep_the_runs_already_made(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"sizes": {"n": 1, "seeds": [0, 1, 2], "full_seeds": [0]}, "metrics": {}}))
+    assert stored(path, {"sizes": {"n": 1, "seeds": (0, 1, 2, 3, 4), "full_seeds": (0, 1)}}) is not None
+    assert stored(path, {"sizes": {"n": 2, "seeds": (0, 1, 2)}}) is None
+
+
 def test_the_paired_bootstrap_takes_any_statistic():
     a, b = [1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]
     assert paired_bootstrap(a, b)[0] == pytest.approx(0.5)

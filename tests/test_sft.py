@@ -119,7 +119,7 @@ def test_pairs_are_short_and_the_test_set_is_fixed_across_seeds():
 
 def test_tables_are_built_from_result_files(tmp_path):
     from tlcourse.engine.records import write_result
-    from tlcourse.lessons.protocol import describe_difference
+    from tlcourse.lessons.protocol import describe_difference, Paired
     from tlcourse.lessons.translation_sft import compare, translation_table
     refs = [t for _, t in PAIRS]
     for method, hyps in (("zeroshot", ["No.", "I cannot translate.", "Love."]), ("sft-lora-answer", refs)):
@@ -131,10 +131,10 @@ def test_tables_are_built_from_result_files(tmp_path):
     table = translation_table(tmp_path).set_index("method")
     assert list(table.index) == ["zeroshot", "sft-lora-answer"] and table.loc["sft-lora-answer", "seeds"] == 2
     assert table.loc["sft-lora-answer", "chrF"] == "100.0 ± 0.0"
-    mean, low, high, seeds = compare(tmp_path, "sft-lora-answer", "zeroshot")
-    assert seeds == 2 and low < mean < high and low > 0
-    assert describe_difference("sft-lora-answer", "zeroshot", mean, low, high, seeds).endswith("sft-lora-answer is ahead")
-    assert "neither" in describe_difference("a", "b", 0.5, -1.0, 2.0, 3)
+    d = compare(tmp_path, "sft-lora-answer", "zeroshot")
+    assert d.seeds == 2 and d.low < d.estimate < d.high and d.low > 0 and len(d.per_seed) == 2
+    assert describe_difference("sft-lora-answer", "zeroshot", d).endswith("sft-lora-answer is ahead")
+    assert "neither" in describe_difference("a", "b", Paired(0.5, -1.0, 2.0, 3, (0.1, 0.5, 0.9)))
 
 
 def test_bible_words_count_only_where_the_reference_has_none():

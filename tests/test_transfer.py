@@ -53,3 +53,36 @@ def test_frozen_features_beat_the_majority_class():
     best = probe_accuracy(a[-1], train["label"], b[-1], test["label"])
     assert best > floor + 0.1, (best, accs, floor)  # sentence features carry sentiment
     assert accs[-1] > accs[0]  # the blocks add something the token embeddings lack
+
+
+def test_probe_params_count_what_the_probe_stores():
+    """Binary logistic regression keeps one weight row: 384 + 1, not the 2 x 385 of a softmax head."""
+    from tlcourse.methods.features import probe, probe_params
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 384))
+    assert probe_params(probe(X, rng.integers(0, 2, 60), C=1.0)) == 384 + 1
+    assert probe_params(probe(X, np.arange(60) % 3, C=1.0)) == 3 * (384 + 1)
+
+
+def test_committed_probe_results_count_one_weight_row():
+    """The method grid's probe files and the lesson's printed count come from the same function:
+    a binary probe on MiniLM's 384-d features trains 385 numbers."""
+    import json
+    from tlcourse.engine.config import RESULTS
+    counts = {p.name: json.loads(p.read_text())["trainable_params"] for p in RESULTS.glob("**/probe*__minilm-l6__*.json")}
+    assert counts and set(counts.values()) == {385}, {n: c for n, c in counts.items() if c != 385}
+
+
+def test_chosen_rates_say_where_the_choice_sits_in_the_grid():
+    """Lesson 04's question about a rate beyond `last2`'s grid reads the grid, not a typed rate."""
+    import pandas as pd
+    from tlcourse.lessons.method_grid import GRID, chosen_rates
+    grid = GRID["last2"][0]
+    frame = pd.DataFrame({"method": ["last2", "last2", "full", "majority"],
+                          "lr": [max(grid), max(grid), sorted(GRID["full"][0])[1], None]})
+    lines = chosen_rates(frame, ["last2", "full", "majority"])
+    assert lines[0].startswith(f"last2: lr {max(grid):g}, the top of its grid (candidates ")
+    assert "inside its grid" in lines[1] and len(lines) == 2  # majority has no rate
+    inside = frame.assign(lr=[sorted(grid)[-2]] * 2 + [None, None])
+    assert chosen_rates(inside, ["last2"]) == [f"last2: lr {sorted(grid)[-2]:g}, inside its grid (candidates "
+                                               + ", ".join(f"{g:g}" for g in grid) + ")"]

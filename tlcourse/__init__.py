@@ -27,7 +27,7 @@ _MODULES = {  # module -> the public names it defines, imported on first access
             "layer_probe_curve", "accuracy_vs_params", "lr_curves", "layer_learning_rates",
             "accuracy_vs_speed", "soft_vs_hard", "group_score_bars"],
     "report.claims": ["verdict", "verdicts", "claims_table"],
-    "report.tables": ["forgetting_table"],
+    "report.tables": ["forgetting_table", "lesson_time"],
     "methods.features": ["train_head"],
     "methods.distill": ["text_batches", "target_stats"],
     "methods.sft": ["messages", "encode_chat", "encode_pairs", "learned_tokens", "fit_sft"],

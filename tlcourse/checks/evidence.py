@@ -3,7 +3,8 @@
     check_gap(estimate, low, high, real, frame, "probe", "head")  # accuracy in %, from test_correct
 The learner computes, from result rows (engine.records.load_results), method a minus method b on
 the same test items, each item's score averaged over the seeds both ran, a 95% percentile
-bootstrap interval over the items, and whether that interval excludes 0. The check recomputes it
+bootstrap interval that draws seeds and items together (both sources of noise), and whether that
+interval excludes 0. The check recomputes it
 with the course's one paired statistic (lessons.protocol.seed_paired) and, when an answer is wrong,
 says what to change without printing the expected numbers.
 """
@@ -54,8 +55,10 @@ def _estimate_hint(estimate, expected, frame, a, b, column, scale, tol) -> str:
 
 def _interval_hint(width, expected_width) -> str:
     if width < (1 - 2 * WIDTH_TOL) * expected_width:
-        return ("Your interval is too narrow. Did you resample each seed's run as separate items? The "
-                "seeds of one item are not independent: average over seeds first, then resample the items.")
+        return ("Your interval is too narrow. Did you resample the items alone? Training runs differ too: in "
+                "each resample draw the seeds with replacement as well as the items (the same draws for both "
+                "methods) and average the drawn items over the drawn seeds. Or did you treat each seed's run "
+                "as separate items? The seeds of one item are not independent.")
     if width > (1 + 2 * WIDTH_TOL) * expected_width:
         return ("Your interval is too wide. Resample the items with the same draws for both methods "
                 "(one index array for a and b), and take quantiles of the difference of the means: "
@@ -68,7 +71,8 @@ def check_gap(estimate, low, high, real, frame, a: str, b: str, column: str = "t
               scale: float = 100.0, tolerance: float = 0.5, unit: str = "points") -> str:
     """`estimate`, `low`, `high`: method a minus method b on the same test items of `frame`'s
     `column` (a per-item list in every result row) times `scale`, each item averaged over the seeds
-    both ran, and its 95% paired bootstrap interval; `real`: whether that interval excludes 0.
+    both ran, and its 95% paired bootstrap interval over seeds and items (protocol.paired_bootstrap,
+    over_seeds); `real`: whether that interval excludes 0.
     Endpoints may differ by `tolerance` (the result's unit) or a tenth of the interval's width,
     whichever is larger: another random seed of the bootstrap moves them that much."""
     estimate, low, high = (_number(v, n) for v, n in ((estimate, "estimate"), (low, "low"), (high, "high")))
@@ -94,7 +98,7 @@ def check_gap(estimate, low, high, real, frame, a: str, b: str, column: str = "t
     items = len(frame[frame.method == a][column].iloc[0])
     verdict = ("borderline: 0 is at the edge of the interval, and another bootstrap seed can move it "
                "across; do not call it shown" if borderline else
-               f"the interval excludes 0: {a if expected > 0 else b} is ahead on these items"
-               if expected_real else "the interval includes 0: these items cannot tell the two apart")
+               f"the interval excludes 0: {a if expected > 0 else b} is ahead on these runs and items"
+               if expected_real else "the interval includes 0: these runs and items cannot tell the two apart")
     return correct(f"{a} - {b} = {expected:+.1f} {unit}, 95% interval {lo:+.1f} to {hi:+.1f} over "
                    f"{items} test items, {seeds} seed(s): {verdict}")

@@ -143,6 +143,12 @@ def is_file(data) -> bool:
     return isinstance(data, str) and (Path(data).suffix in READERS or Path(data).is_file())
 
 
+def course_data(data) -> bool:
+    """True for one of the course's own datasets, named (DATASETS): the lessons chose their lengths for
+    them and say so. A learner's file, hub id or DatasetDict is not."""
+    return isinstance(data, str) and not is_file(data) and data in DATASETS
+
+
 def load_splits(data, text_column: str = "text", label_column: str = "label"):
     """The train and test splits, with `text` and a ClassLabel `label`, of any data spec.
 
@@ -210,8 +216,11 @@ def data_source(data) -> str:
     return "DatasetDict(" + ", ".join(f"{s}: {len(part)} rows" for s, part in data.items()) + ")"
 
 
-def tokenize(ds, tokenizer, max_length: int, text_column: str = "text"):
-    """Tokenise without padding (the collator pads each batch); warns how many were truncated."""
+def tokenize(ds, tokenizer, max_length: int, text_column: str = "text", quiet: bool = False):
+    """Tokenise without padding (the collator pads each batch); warns how many were truncated.
+
+    quiet: the cut is the caller's own choice, stated where it is made (a lesson's profile length on
+    the course's data, masked-LM texts cut to a block): no warning a learner could not act on."""
     import datasets
 
     def encode(batch):
@@ -222,7 +231,7 @@ def tokenize(ds, tokenizer, max_length: int, text_column: str = "text"):
     out = ds.map(encode, batched=True, remove_columns=[text_column])
     parts = list(out.values()) if isinstance(out, datasets.DatasetDict) else [out]
     cut, total = sum(sum(p["truncated"]) for p in parts), sum(len(p) for p in parts)
-    if cut:
+    if cut and not quiet:
         warn(f"{cut} of {total} texts are longer than {max_length} tokens and were "
              "truncated; raise max_length (or the profile's) to keep more of them")
     return out.remove_columns("truncated")

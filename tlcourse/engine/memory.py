@@ -76,6 +76,30 @@ def estimate(model, batch_size: int, seq_len: int, bytes_per_state: int = 4) -> 
         batch_size=batch_size, seq_len=seq_len)
 
 
+def breakdown(models: dict, batch_size: int, seq_len: int) -> "pd.DataFrame":
+    """Where training memory goes for each of `models` ({name: model}) at one batch shape: weights,
+    gradients, AdamW state, saved activations and transients in MB (estimate()), their total, and the
+    total's difference from the first model's: what a cheaper method saves, or adds."""
+    import pandas as pd
+
+    rows = {name: vars(estimate(model, batch_size, seq_len)) for name, model in models.items()}
+    frame = pd.DataFrame(rows).T.drop(columns=["batch_size", "seq_len"])
+    frame["total_mb"] = frame.sum(axis=1)
+    frame["vs first_mb"] = frame.total_mb - frame.total_mb.iloc[0]
+    return frame.round(1)
+
+
+def differences(frame) -> list[str]:
+    """breakdown()'s rows after the first, each part's change from the first in words: what is saved
+    (negative) and what is not, or grows (positive)."""
+    parts = {"weights": ["weights_mb"], "gradients and AdamW state": ["gradients_mb", "optimizer_mb"],
+             "activations and transients": ["activations_mb", "transient_mb"]}
+    base = frame.iloc[0]
+    return [f"{name} vs {frame.index[0]}: " + ", ".join(
+        f"{what} {(row[cols].sum() - base[cols].sum()):+,.0f} MB" for what, cols in parts.items())
+        for name, row in frame.iloc[1:].iterrows()]
+
+
 def available_mb(device: str = "cpu") -> float:
     """Free memory on the device: CUDA's free bytes, or the host's MemAvailable."""
     if device.startswith("cuda"):

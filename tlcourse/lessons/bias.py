@@ -29,7 +29,7 @@ from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.freezing import two_rate_groups
-from .protocol import Score, paired_bootstrap, search, stored
+from .protocol import Paired, per_seed, Score, paired_bootstrap, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
           "Asian", "gay", "straight")  # identity words in the style of Dixon et al. (2018)
@@ -251,34 +251,37 @@ def gap_table(folder=None) -> pd.DataFrame:
 
 
 def gap_difference(a: str, b: str, folder=None, resamples: int = 10_000, seed: int = 0,
-                   level: float = 0.95) -> tuple[float, float, float]:
+                   level: float = 0.95) -> Paired:
     """The gap of condition `a` minus that of `b` ("before", "uncurated", "curated"), paired on the
-    probe sentences: (difference, low, high) by gap_bootstrap, on each sentence's P(positive)
-    averaged over the condition's seeds. The gap of averaged probabilities is not the mean of the
-    seeds' gaps (gap_table): seeds that disagree on which group scores highest cancel out here."""
+    probe sentences, over the conditions' seeds (gap_bootstrap). The estimate is the gap of each
+    sentence's P(positive) averaged over the seeds, not the mean of the seeds' gaps (gap_table): seeds
+    that disagree on which group scores highest cancel out here."""
     runs, probe = _runs(folder), sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)
-    return gap_bootstrap(probe, _mean_p(runs, a), _mean_p(runs, b), resamples, seed, level)
+    return gap_bootstrap(probe, _seed_p(runs, a), _seed_p(runs, b), resamples, seed, level)
+
+
+def _gap(m):  # (resamples, frames, groups) -> (resamples,): highest - lowest group mean
+    means = m.mean(1)
+    return means.max(-1) - means.min(-1)
 
 
 def gap_bootstrap(probe: pd.DataFrame, p_a, p_b, resamples: int = 10_000, seed: int = 0,
-                  level: float = 0.95) -> tuple[float, float, float]:
-    """Gap of probabilities p_a minus gap of p_b on the same probe sentences, and its percentile
-    bootstrap interval over the probe's template x adjective frames (protocol.paired_bootstrap):
-    frames are resampled with replacement, each keeping all its group variants, the same frames for a and b."""
-    a, b = (_frames(probe, p) for p in (p_a, p_b))  # (frames, groups) each
-
-    def gap(m):  # (resamples, frames, groups) -> (resamples,): highest - lowest group mean
-        means = m.mean(1)
-        return means.max(-1) - means.min(-1)
-
-    return paired_bootstrap(a, b, statistic=gap, level=level, resamples=resamples, seed=seed)
+                  level: float = 0.95) -> Paired:
+    """Gap of probabilities p_a minus gap of p_b on the same probe sentences, p (sentences,) or one row
+    per seed (seeds, sentences), and its percentile bootstrap interval (protocol.paired_bootstrap over
+    seeds and the probe's template x adjective frames): frames are resampled with replacement, each
+    keeping all its group variants, the same frames for a and b."""
+    a, b = (np.array([_frames(probe, row) for row in np.atleast_2d(p)]) for p in (p_a, p_b))  # (seeds, frames, groups)
+    mean, low, high = paired_bootstrap(a, b, statistic=_gap, level=level, resamples=resamples, seed=seed,
+                                       over_seeds=True)
+    return Paired(mean, low, high, max(len(a), len(b)), tuple(per_seed(a, b, _gap)))
 
 
 def seed_mean_scores(folder=None) -> dict:
     """{condition: mean P(positive) per group}, each sentence's probability first averaged over the
     condition's seeds: what plots.group_score_bars draws."""
     runs, probe = _runs(folder), sentences(PROBE_TEMPLATES, PROBE_ADJECTIVES)
-    return {c: scores_of(probe, _mean_p(runs, c)) for c in CONDITIONS if (runs.method == f"bias-{c}").any()}
+    return {c: scores_of(probe, _seed_p(runs, c).mean(0)) for c in CONDITIONS if (runs.method == f"bias-{c}").any()}
 
 
 def _frames(probe: pd.DataFrame, p) -> np.ndarray:
@@ -294,9 +297,9 @@ def _runs(folder) -> pd.DataFrame:
     return frame[frame.data == DATA]
 
 
-def _mean_p(runs: pd.DataFrame, condition: str) -> np.ndarray:
-    """The condition's probe_p averaged over its seeds: (sentences,)."""
+def _seed_p(runs: pd.DataFrame, condition: str) -> np.ndarray:
+    """The condition's probe_p, one row per seed: (seeds, sentences)."""
     p = runs[runs.method == f"bias-{condition}"].probe_p
     if p.empty:
         raise KeyError(f"no bias-{condition} results: use one of {', '.join(CONDITIONS)}")
-    return np.mean(p.tolist(), axis=0)
+    return np.array(p.tolist(), dtype=float)

@@ -1,21 +1,26 @@
 """Which method should I use? The decision explorer's logic, from measured learning curves.
 
-    rec = recommend(Situation(labels=64, max_time_s=120, domain="near"), curve_table(folder))
+    rec = recommend(Situation(labels=64, max_time_s=120, domain="near"), curve_table(folder),
+                    zero_shot_answer(folder))
     rec.method, rec.accuracy, rec.why
-Pure functions on the curve table (curves.curve_table); `explorer` only wraps them in widgets.
+Pure functions on the curve table (curves.curve_table) and lesson 02's zero-shot answer
+(curves.zero_shot_answer, optional); `explorer` only wraps them in widgets.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .protocol import run_cost
+
 DOMAINS = {  # how far the task's text is from the text the curves were measured on -> advice
     "same": None,
     "near": ("near domain: the curves were measured on movie reviews; a nearby domain usually costs "
              "frozen features more than fine-tuned ones, so expect the frozen probe to lose most "
              "(lesson 08 measures the drop)."),
-    "far": ("far domain: first continue pretraining the encoder on unlabelled text of the domain "
-            "(domain- or task-adaptive pretraining, lesson 08), then apply this method; frozen "
+    "far": ("far domain: these numbers, zero-shot's too, come from movie reviews: score the answer on a few "
+            "labelled examples of your domain first. To train, first continue pretraining the encoder on "
+            "unlabelled text of the domain (domain- or task-adaptive pretraining, lesson 08); frozen "
             "general-purpose features are the riskiest choice there."),
 }
 
@@ -38,32 +43,46 @@ class Recommendation:
     memory_mb: float  # expected peak memory added (MB)
     saved_mb: float  # stored per task beside the base model (MB)
     why: list[str] = field(default_factory=list)  # plain-words reasons, most important first
-    options: object = None  # DataFrame: every method at this label count, its cost and fits (bool)
+    options: object = None  # DataFrame: every method at this label count (options_at), its cost and fits (bool)
 
 
-def at_size(table, labels: int):
-    """Each method's accuracy and cost at `labels`, interpolated on log(size) between measured sizes
+def at_size(table, labels: int, columns=("accuracy", "std", "time_s", "memory_mb", "saved_mb", "params")):
+    """Each method's `columns` at `labels`, interpolated on log(size) between measured sizes
     (clamped to the end points outside them): one row per method."""
     rows = []
     for method, curve in table.sort_values("size").groupby("method"):
         x = np.log(curve["size"].to_numpy(float))
-        row = {c: float(np.interp(np.log(labels), x, curve[c].to_numpy(float)))
-               for c in ("accuracy", "std", "time_s", "memory_mb", "saved_mb", "params")}
+        row = {c: float(np.interp(np.log(labels), x, curve[c].to_numpy(float))) for c in columns}
         rows.append({"method": method, **row})
     return pd.DataFrame(rows).set_index("method")
 
 
+def options_at(table, labels: int, zero_shot=None):
+    """Every method at `labels` (at_size) and, given lesson 02's answer (curves.ZeroShot), zero-shot as one
+    more row: no training, nothing stored, its measured accuracy at any label count. Each trained method
+    then also has estimate, low and high: its accuracy minus zero-shot's on the same test reviews, points,
+    with the 95% interval, read off the measured sizes as the accuracy is."""
+    options = at_size(table, labels)
+    if zero_shot is None:
+        return options
+    gaps = at_size(zero_shot.gaps, labels, ("estimate", "low", "high"))
+    zero = pd.DataFrame({"accuracy": zero_shot.accuracy, "std": 0.0, "time_s": 0.0, "memory_mb": zero_shot.memory_mb,
+                         "saved_mb": 0.0, "params": 0.0}, index=pd.Index([zero_shot.method], name="method"))
+    return pd.concat([options.join(gaps), zero])
+
+
 def grid_points(frame, methods=None):
     """One row per method of a results frame (load_results): accuracy % mean and std over seeds,
-    mean time, median peak memory, trainable parameters, saved MB."""
+    time and peak memory per run (protocol.run_cost: medians, searches left out), trainable parameters,
+    saved MB."""
     rows = frame if methods is None else frame[frame.method.isin(methods)]
     g = rows.groupby("method")
+    cost = pd.DataFrame({m: run_cost(r) for m, r in g}, index=["time_s", "memory_mb"]).T
     return g.agg(accuracy=("metric_accuracy", "mean"), std=("metric_accuracy", "std"),
-                 time_s=("wall_time_s", "mean"), memory_mb=("peak_memory_mb", "median"),
                  params=("trainable_params", "mean"), saved_mb=("checkpoint_size_mb", "mean"),
-                 seeds=("seed", "nunique")).assign(accuracy=lambda d: d.accuracy * 100,
-                                                   std=lambda d: d["std"].fillna(0) * 100,
-                                                   params=lambda d: d.params.round().astype(int))
+                 seeds=("seed", "nunique")).join(cost).assign(accuracy=lambda d: d.accuracy * 100,
+                                                              std=lambda d: d["std"].fillna(0) * 100,
+                                                              params=lambda d: d.params.round().astype(int))
 
 
 def pareto_front(points, cost: str, value: str = "accuracy") -> list[str]:
@@ -97,30 +116,52 @@ def _check(s: Situation, table):
         raise ValueError("labels must be at least 1: with no labels, only zero-shot is left (lesson 02)")
 
 
-def recommend(s: Situation, table) -> Recommendation:
+def recommend(s: Situation, table, zero_shot=None) -> Recommendation:
     """The method the measurements favour in situation `s`, its expected accuracy and cost, and why.
 
-    Among methods within the budget, the most accurate wins; methods within `tolerance` points
-    of it tie, and the tie goes to the fastest. When nothing fits, the fastest method is named."""
+    Among the options within the budget, the most accurate wins; options within `tolerance` points of
+    it tie, and the tie goes to the fastest. Given lesson 02's zero-shot answer (curves.ZeroShot), it is
+    an option too, and the fastest (it trains nothing): a trained method stays in only while its interval
+    against zero-shot lies above 0, so where none is told apart from zero-shot as better, the answer is
+    not to train. When nothing is left, the fastest method is named."""
     _check(s, table)
-    options = at_size(table, s.labels).assign(fits=lambda o: _fits(o, s))
-    fitting = options[options.fits]
-    if fitting.empty:
+    options = options_at(table, s.labels, zero_shot).assign(fits=lambda o: _fits(o, s))
+    left = _eligible(options, zero_shot)
+    if left.empty:
         pick = options.time_s.idxmin()
-        why = [f"nothing fits the budget; the cheapest measured method is {pick} "
-               f"({options.time_s[pick]:.0f} s, {options.memory_mb[pick]:.0f} MB)."]
+        why = [_nothing_left(options, pick)]
     else:
-        best = fitting.accuracy.idxmax()
-        tied = fitting[fitting.accuracy >= fitting.accuracy[best] - s.tolerance]
+        best = left.accuracy.idxmax()
+        tied = left[left.accuracy >= left.accuracy[best] - s.tolerance]
         pick = tied.sort_values(["time_s", "memory_mb"]).index[0]
-        why = [_reason(options, pick, best, s)] + _excluded(options, pick)
+        why = [_reason(options, pick, best, s, zero_shot)] + _excluded(options, pick)
+        why += _against_zero_shot(options, pick, left, zero_shot)
     why += _range_note(table, s.labels) + ([DOMAINS[s.domain]] if DOMAINS[s.domain] else [])
     r = options.loc[pick]
     return Recommendation(pick, r.accuracy, r.time_s, r.memory_mb, r.saved_mb, why, options)
 
 
-def _reason(options, pick, best, s) -> str:
+def _eligible(options, zero_shot):
+    """The options within the budget that recommend may pick. Never a trained method whose interval
+    against zero-shot lies below 0; while zero-shot fits the budget, only those whose interval lies above 0."""
+    fitting = options[options.fits]
+    if zero_shot is None:
+        return fitting
+    clears = fitting.low > 0 if zero_shot.method in fitting.index else fitting.high >= 0
+    return fitting[clears | (fitting.index == zero_shot.method)]
+
+
+def _nothing_left(options, pick) -> str:
+    what = ("nothing that fits the budget is told apart from zero-shot as better, and zero-shot itself does not fit"
+            if options.fits.any() else "nothing fits the budget")
+    return (f"{what}; the cheapest measured method is {pick} "
+            f"({options.time_s[pick]:.0f} s, {options.memory_mb[pick]:.0f} MB).")
+
+
+def _reason(options, pick, best, s, zero_shot) -> str:
     p, b = options.loc[pick], options.loc[best]
+    if zero_shot is not None and pick == zero_shot.method:
+        return _dont_train(options, best, s, zero_shot)
     if pick == best:
         others = options[options.fits].drop(index=pick)
         nxt = f"; next {others.accuracy.idxmax()} {others.accuracy.max():.1f}%" if len(others) else ""
@@ -131,6 +172,32 @@ def _reason(options, pick, best, s) -> str:
             if ratio >= 1.5 else
             f"at {s.labels} labels, {pick} ({p.accuracy:.1f}%) ties with {best} ({b.accuracy:.1f}%) "
             f"within {s.tolerance:g} point(s), and is the faster of the two.")
+
+
+def _dont_train(options, best, s, zero_shot) -> str:
+    z = options.loc[zero_shot.method]
+    answer = (f"{zero_shot.method} (lesson 02's prompted {zero_shot.model}, no labels, no training) reaches "
+              f"{z.accuracy:.1f}%; scoring the {zero_shot.test_size} test reviews took {zero_shot.time_s:.0f} s")
+    if best == zero_shot.method:
+        return (f"don't train: at {s.labels} labels no trained method that fits is told apart from zero-shot "
+                f"as better. {answer}.")
+    return (f"don't train: at {s.labels} labels {best} ({options.accuracy[best]:.1f}%) is within {s.tolerance:g} "
+            f"point(s) of zero-shot, which needs no training. {answer}.")
+
+
+def _gap(r) -> str:
+    return f"{r.estimate:+.1f} points against zero-shot (95% interval {r.low:+.1f} to {r.high:+.1f})"
+
+
+def _against_zero_shot(options, pick, left, zero_shot) -> list[str]:
+    """The pick's gap to zero-shot on the same test reviews, and one line per method within the budget that
+    zero-shot rules out."""
+    if zero_shot is None:
+        return []
+    lines = [] if pick == zero_shot.method else [f"{pick} is {_gap(options.loc[pick])}: told apart as better."]
+    out = options[options.fits & ~options.index.isin(left.index)]
+    return lines + [f"{m} ({r.accuracy:.1f}%) is {_gap(r)}: {'below it' if r.high < 0 else 'not told apart from it'}."
+                    for m, r in out.iterrows()]
 
 
 def _excluded(options, pick) -> list[str]:
@@ -158,9 +225,10 @@ def situation(values: dict, maxima: dict) -> Situation:
                         for k, v in values.items()})
 
 
-def explorer(table):
+def explorer(table, zero_shot=None):
     """Sliders for labels and the time, memory and storage budgets, a domain menu; prints
-    recommend()'s answer. Each budget slider starts at its right end: no limit."""
+    recommend()'s answer (zero-shot among the options when lesson 02's answer is given).
+    Each budget slider starts at its right end: no limit."""
     import ipywidgets as w
     sizes = sorted(set(table["size"]))
 
@@ -178,9 +246,9 @@ def explorer(table):
     maxima = {k: 10 ** c.max for k, c in controls.items() if isinstance(c, w.FloatLogSlider)}
 
     def show(**values):
-        rec = recommend(situation(values, maxima), table)
-        print(f"-> {rec.method}: expected {rec.accuracy:.1f}% accuracy, {rec.time_s:.0f} s, "
-              f"{rec.memory_mb:.0f} MB, {rec.saved_mb:.3g} MB saved per task")
+        rec = recommend(situation(values, maxima), table, zero_shot)
+        print(f"-> {rec.method}: expected {rec.accuracy:.1f}% accuracy, {rec.time_s:.0f} s training, "
+              f"{rec.memory_mb:.0f} MB peak, {rec.saved_mb:.3g} MB saved per task")
         for line in rec.why:
             print(" -", line)
 

@@ -3,6 +3,7 @@
     run_curves()                          # sizes x methods x seeds of the profile; skips existing files
     table = curve_table(RESULTS / "cpu")  # method x size -> accuracy mean ± std over seeds, and cost
     crossing(table, "full", "probe")      # first size at which full fine-tuning >= the probe
+    zero = zero_shot_answer(RESULTS / "cpu")  # lesson 02's no-training answer (zero_shot.run_chosen), every point against it
     CurveConfig(data="my.csv", text_column="review", label_column="verdict")  # a learner's data
 The largest point of every curve is the method grid itself (`make results`: the profile's
 train_size, untagged files); smaller sizes are tagged "n<size>", e.g. probe-n16__….json.
@@ -13,7 +14,6 @@ CurveConfig.per_size (the probe), whose setting is chosen on validation at every
 """
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -21,10 +21,13 @@ from ..engine.config import get_profile
 from ..engine.data import data_hash, data_name, load_splits, training_pool_size
 from ..engine.records import format_mean_std, load_results
 from .method_grid import run_grid
-from .protocol import VERSION
+from .protocol import run_cost, seed_paired, VERSION
 
 BASELINES = ("zeroshot", "fewshot")  # method-name prefixes of lesson 02's result files
 COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", "saved_mb", "params"]
+ZERO_SHOT = "zeroshot-lm"  # the no-training answer (zero_shot.run_chosen): lesson 02's prompted SmolLM2, its prompt format chosen on
+# validation. The other baselines keep no validation score to be chosen by, and choosing among them on test
+# would let the test reviews pick the bar that every trained method is then held to.
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,12 @@ def curve_table(folder, config: CurveConfig = CurveConfig()):
         return pd.DataFrame(columns=COLUMNS)
     rows = curve_rows(frame, config)
     g = rows.groupby(["method", "size"])
+    cost = pd.DataFrame([run_cost(r) for _, r in g], columns=["time_s", "memory_mb"],
+                        index=pd.MultiIndex.from_tuples([key for key, _ in g], names=["method", "size"]))  # medians
     table = pd.DataFrame({"accuracy": g.metric_accuracy.mean() * 100,
                           "std": g.metric_accuracy.std().fillna(0.0) * 100,  # one seed: no spread
-                          "seeds": g.seed.nunique(), "time_s": g.wall_time_s.mean(),
-                          "memory_mb": g.peak_memory_mb.median(), "saved_mb": g.checkpoint_size_mb.mean(),
-                          "params": g.trainable_params.mean()})
+                          "seeds": g.seed.nunique(), "time_s": cost.time_s, "memory_mb": cost.memory_mb,
+                          "saved_mb": g.checkpoint_size_mb.mean(), "params": g.trainable_params.mean()})
     return table.reset_index()[COLUMNS]
 
 
@@ -171,7 +175,42 @@ def baselines(folder, data: str = "rotten_tomatoes"):
     return out.reset_index()[cols]
 
 
-def missing_baselines_message(folder) -> str:
-    """What to run when lesson 02's files are not there (names the folder, not the machine path)."""
-    return (f"No zero-shot result files (zeroshot-lm, fewshot-lm, zeroshot-embed) under results/{Path(folder).name}/: "
-            "run lesson 02 (zero-shot baselines) in this profile to draw them here.")
+@dataclass(frozen=True)
+class ZeroShot:
+    """Lesson 02's zero-shot answer on the curves' task, and every curve point against it."""
+    method: str  # its result files' method name
+    model: str
+    accuracy: float  # test accuracy %, mean over its seeds
+    time_s: float  # scoring the test reviews once: it trains nothing
+    memory_mb: float  # peak memory while scoring
+    test_size: int  # the test reviews it shares with the curves
+    gaps: pd.DataFrame  # method, size, estimate, low, high: curve point - zero-shot in points on the same
+    # test reviews, with its 95% interval over seeds and reviews (protocol.seed_paired)
+
+
+def zero_shot_answer(folder, config: CurveConfig = CurveConfig()) -> ZeroShot | None:
+    """ZERO_SHOT's results on the config's data, each curve point paired with them on the same test items;
+    None when either is missing under the current protocol. Both draw their test items the same way (the
+    test split's first eval_size after a seed-0 shuffle, data.take), so the same eval_size on the same
+    data means the same reviews in the same order; a zero-shot file of another eval_size is left out."""
+    frame = load_results(folder)
+    points = curve_rows(frame, config) if "train_size" in frame else frame.iloc[:0]
+    zero = _zero_shot_rows(frame, config, points)
+    if zero.empty:
+        return None
+    gaps = [(method, size, *seed_paired(pd.concat([runs, zero]), method, ZERO_SHOT, "test_correct", 100.0)[:3])
+            for (method, size), runs in points.groupby(["method", "size"])]
+    return ZeroShot(ZERO_SHOT, zero.model.iloc[0], 100 * zero.metric_accuracy.mean(), zero.wall_time_s.mean(),
+                    zero.peak_memory_mb.max(), int(zero.test_size.iloc[0]),
+                    pd.DataFrame(gaps, columns=["method", "size", "estimate", "low", "high"]))
+
+
+def _zero_shot_rows(frame, config, points):
+    """ZERO_SHOT's rows on the config's data under the current protocol, on the curve points' test items."""
+    if points.empty:
+        return points
+    name = data_name(config.data, config.text_column, config.label_column)
+    eval_size = {p["eval_size"] for p in points.protocol}
+    same = frame.protocol.map(lambda p: isinstance(p, dict) and p.get("version") == VERSION
+                              and {p.get("eval_size")} == eval_size)
+    return frame[(frame.method == ZERO_SHOT) & (frame.data == name) & same]

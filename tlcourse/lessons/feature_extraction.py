@@ -16,7 +16,7 @@ from ..engine.data import data_hash, protocol_splits
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.params import count_params
 from ..engine.records import result_name, write_result
-from ..methods.features import cached_embed, cv_C, layer_probe, probe
+from ..methods.features import cached_embed, cv_C, layer_probe, probe, probe_params
 from .protocol import stored, VERSION
 
 MODEL, DATA, METHOD = "minilm-l6", "rotten_tomatoes", "layer-probe"
@@ -45,12 +45,13 @@ def _measure(ds, profile, folder, asked: dict) -> dict:
     C = cv_C(feats["train"][-1], y["train"])  # one C for every layer
     val = layer_probe(feats["train"], y["train"], feats["validation"], y["validation"], C=C)
     best, worst = int(np.argmax(val)), int(np.argmin(val))
-    correct = {layer: (probe(feats["train"][layer], y["train"], C=C).predict(feats["test"][layer]) == y["test"])
-               for layer in (best, worst)}  # (N,) each: the test items, scored once
+    fitted = {layer: probe(feats["train"][layer], y["train"], C=C) for layer in (best, worst)}
+    correct = {layer: fitted[layer].predict(feats["test"][layer]) == y["test"]
+               for layer in fitted}  # (N,) each: the test items, scored once
     written = write_result(folder, method=METHOD, model=MODEL, data=DATA, profile=profile.name, seed=0,
                            metrics={"accuracy": float(correct[best].mean()),
                                     "worst_accuracy": float(correct[worst].mean())},
-                           trainable_params=feats["train"].shape[-1] + 1, total_params=count_params(encoder)[1],
+                           trainable_params=probe_params(fitted[best]), total_params=count_params(encoder)[1],
                            wall_time_s=time.perf_counter() - start, peak_memory_mb=None,
                            val_by_layer=val, best_layer=best, worst_layer=worst, C=C,
                            test_correct=correct[best].astype(int).tolist(),

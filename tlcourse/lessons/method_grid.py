@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..engine.config import CACHE, get_profile, RESULTS
-from ..engine.data import data_hash, data_name, data_source, load_splits, protocol_splits, tokenize
+from ..engine.data import course_data, data_hash, data_name, data_source, load_splits, protocol_splits, tokenize
 from ..engine.device import pick_device, seed_everything
 from ..engine.loaders import load_model, load_tokenizer
 from ..engine.memory import PeakTracker
@@ -33,10 +33,10 @@ from ..engine.models import classifier
 from ..engine.params import count_params
 from ..engine.records import result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
-from ..methods.features import cached_embed, probe, train_head
+from ..methods.features import cached_embed, probe, probe_params, train_head
 from ..methods.freezing import bitfit, discriminative_groups, freeze, two_rate_groups, unfreezing_stages
 from ..methods.lora import add_lora, ALL_LINEAR
-from .protocol import VERSION, Choice, search, stored
+from .protocol import VERSION, Choice, grid_position, search, stored
 
 METHODS = {  # name -> what it trains (for tables and the decision explorer)
     "majority": "nothing: always the most common training label",
@@ -126,7 +126,8 @@ def prepare(exp: Experiment, profile, ds=None) -> Prepared:
     ds: source(exp) when already loaded."""
     ds = protocol_splits(source(exp) if ds is None else ds, profile, exp.seed, exp.train_size)
     tokenizer = load_tokenizer(exp.model)
-    enc = tokenize(ds, tokenizer, profile.max_length)
+    # the course's data at the profile's length is the course's choice; a learner's file or DatasetDict gets the warning
+    enc = tokenize(ds, tokenizer, profile.max_length, quiet=course_data(exp.data))
     return Prepared(enc["train"], enc["validation"], enc["test"], tokenizer,
                     ds["train"].features["label"].num_classes, ds)
 
@@ -158,7 +159,7 @@ def _probe(exp, profile, data: Prepared):
     y = {s: data.raw[s]["label"] for s in X}
     start = time.perf_counter()
     clf = probe(X["train"], y["train"], C=exp.rate, seed=exp.seed)
-    head = X["train"].shape[1] * data.num_labels + data.num_labels
+    head = probe_params(clf)
     record = {"val_accuracy": float(clf.score(X["validation"], y["validation"])),
               "trainable_params": head, "total_params": total + head, "checkpoint_size_mb": head * 4 / 2**20,
               "embed_time_s": embed_s, "fit_time_s": time.perf_counter() - start}
@@ -331,6 +332,20 @@ def _write(exp, profile, record, score_test, candidates, out_dir) -> Path:
     return write_result(out_dir or RESULTS / profile.name, method=exp.name, model=exp.model,
                         data=data_name(exp.data, exp.text_column, exp.label_column), profile=profile.name,
                         seed=exp.seed, **record)
+
+
+def chosen_rates(frame, methods=tuple(GRID)) -> list[str]:
+    """One line per method of `frame` (result rows) with a rate grid: the rate its runs used and where
+    it sits in GRID (protocol.grid_position); a choice at the top or the bottom may lie beyond the grid."""
+    lines = []
+    for method in methods:
+        rates = sorted(frame.loc[frame.method == method, "lr"].dropna().unique()) if "lr" in frame else []
+        if method in GRID and rates:
+            grid = GRID[method][0]
+            where = "; ".join(f"{r:g}, {grid_position(r, grid)}" for r in rates)
+            lines.append(f"{method}: {'C' if method == 'probe' else 'lr'} {where} "
+                         f"(candidates {', '.join(f'{g:g}' for g in grid)})")
+    return lines
 
 
 def choose_lr(method: str, out_dir=None, profile=None, **fields) -> Choice:

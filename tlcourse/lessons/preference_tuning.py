@@ -37,7 +37,7 @@ from ..methods.lora import add_lora
 from ..methods.sft import collator as sft_collator
 from .distillation import teacher_key, teacher_run
 from .method_grid import saved_size_mb
-from .protocol import LOSS, search, seed_paired, stored, VERSION
+from .protocol import LOSS, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
@@ -76,7 +76,7 @@ SIZES = {
                              sft_lrs=(1e-3,), lora_r=16, seeds=(0,), news_blocks=2, gen_batch=8),
     "cpu": PreferenceSizes(prompt_words=4, train_prompts=80, val_prompts=32, dev_prompts=48, test_prompts=48, candidates=4,
                            test_samples=2, new_tokens=16, epochs=2, batch_size=8, dpo_lrs=(2e-4, 1e-3, 5e-3),
-                           sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=4, gen_batch=64),
+                           sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2, 3, 4, 5), news_blocks=4, gen_batch=64),
     "gpu": PreferenceSizes(prompt_words=4, train_prompts=4000, val_prompts=400, dev_prompts=100, test_prompts=500, candidates=4,
                            test_samples=4, new_tokens=32, epochs=3, batch_size=32, dpo_lrs=(5e-5, 2e-4, 1e-3),
                            sft_lrs=(5e-5, 2e-4, 1e-3), lora_r=16, seeds=(0, 1, 2), news_blocks=32, gen_batch=128),
@@ -357,7 +357,7 @@ def _trained(method: str, seed: int, profile, out_dir) -> tuple:
         train, val, n_pairs = _training_sets(method, profile)
         model, result = fit_once(method, choice.value, seed, train, val, preference_sizes(profile.name), profile)
         record = _fit_record(method, choice.value, result, n_pairs)
-    return model, record | {"candidates": choice.candidates}
+    return model, record | {"candidates": choice.candidates} | search_fields(choice)
 
 
 def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
@@ -409,7 +409,7 @@ def preference_table(folder):
                      "distinct-2": mean_std(runs.metric_distinct_2, 2), "KL to reference": mean_std(runs.metric_kl, 2),
                      "news perplexity": mean_std(runs.metric_news_ppl, 1), "seeds": len(runs),
                      "learning rate": "—" if lr is None else f"{lr:g}",
-                     "time s": f"{runs.wall_time_s.mean():.0f}"})
+                     **cost_columns(runs)})
     return pd.DataFrame(rows)
 
 

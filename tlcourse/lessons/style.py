@@ -31,7 +31,7 @@ from ..methods.generation import PROMPTS
 from ..methods.lm import pack_blocks, sample
 from ..methods.lora import add_lora, save_adapter
 from .llm_basics import block_losses
-from .protocol import paired_bootstrap, stored, VERSION
+from .protocol import Paired, paired_bootstrap, per_seed, stored, VERSION
 
 MODEL, DATA, METHOD = "smollm2-135m", "hamlet", "style-lora"
 EME_FORMS = ("thou", "thee", "thy", "thine", "hath", "doth", "dost", "hast", "'tis")  # Early Modern English
@@ -182,25 +182,24 @@ def style_table(folder):
 
 
 def style_differences(folder) -> dict:
-    """after − before of each measure, paired on the same items: {measure: (estimate, low, high)}.
-    Held-out blocks: each block's loss averaged over the seeds (the same blocks every seed); samples:
-    pooled over the seeds (each seed draws its own, from the same prompts before and after)."""
+    """after − before of each measure, paired on the same items, seeds and items resampled together
+    (protocol.paired_bootstrap, over_seeds): {measure: Paired}. Held-out blocks are the same
+    every seed; samples come from the same prompts before and after and at every seed, so sample k of
+    each seed answers prompt k."""
     runs = _runs(folder)
 
-    def blocks_of(side, key):  # (blocks,): mean over seeds
-        return np.mean([r[key] for r in runs[side]], axis=0)
-
-    def pooled(side, key):  # (samples of every seed,)
-        return np.concatenate([np.asarray(r[key], dtype=float) for r in runs[side]])
+    def of(side, key):  # (seeds, items)
+        return np.array([np.asarray(r[key], dtype=float) for r in runs[side]])
 
     def per_1000(m):  # (resamples, samples, 2) -> (resamples,): forms per 1,000 words
         return 1000 * m[..., 0].sum(-1) / m[..., 1].sum(-1)
 
-    eme = [np.stack([pooled(side, "eme"), pooled(side, "words")], -1) for side in ("after", "before")]
-    return {"style loss (nats per token)": paired_bootstrap(blocks_of("after", "block_loss"),
-                                                            blocks_of("before", "block_loss")),
-            "news loss (nats per token)": paired_bootstrap(blocks_of("after", "news_block_loss"),
-                                                           blocks_of("before", "news_block_loss")),
-            "Early Modern forms per 1,000 words": paired_bootstrap(*eme, statistic=per_1000),
-            "samples in the play's layout (points)": paired_bootstrap(100 * pooled("after", "layout"),
-                                                                      100 * pooled("before", "layout"))}
+    def compare(after, before, statistic=None):
+        estimate = paired_bootstrap(after, before, statistic, over_seeds=True)
+        return Paired(*estimate, len(after), tuple(per_seed(after, before, statistic)))
+
+    eme = [np.stack([of(side, "eme"), of(side, "words")], -1) for side in ("after", "before")]
+    return {"style loss (nats per token)": compare(of("after", "block_loss"), of("before", "block_loss")),
+            "news loss (nats per token)": compare(of("after", "news_block_loss"), of("before", "news_block_loss")),
+            "Early Modern forms per 1,000 words": compare(*eme, statistic=per_1000),
+            "samples in the play's layout (points)": compare(100 * of("after", "layout"), 100 * of("before", "layout"))}

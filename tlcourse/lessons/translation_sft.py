@@ -35,7 +35,7 @@ from ..methods.sft import collator, encode_pairs, fit_sft, learned_tokens, SFTSe
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
 from .method_grid import saved_size_mb
-from .protocol import LOSS, paired_bootstrap, paired_difference, search, seed_paired, stored, VERSION
+from .protocol import LOSS, paired_bootstrap, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 SFT_METHODS = {  # method -> (LoRA on "q/v" or ALL_LINEAR, None: every weight; loss on the answer only?)
@@ -268,6 +268,7 @@ def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True
                   trainable_params=res.trainable_params, total_params=res.total_params,
                   wall_time_s=best.seconds + out.seconds, peak_memory_mb=mem.mb,
                   checkpoint_size_mb=saved_size_mb(best.model), lr=best.lr, candidates=choice.candidates,
+                  **search_fields(choice),
                   answer_only=answer_only, lora=lora, adapters=adapters, train_pairs=len(train),
                   learned_tokens=learned_tokens(train),
                   train_tokens=sum(map(len, train["input_ids"])) * sizes.epochs, steps=res.steps,
@@ -351,8 +352,7 @@ def translation_table(folder, data: str = "bible_fr_en"):
                      if method != "fewshot-3" else "—",
                      "learning rate": f"{runs.lr.iloc[0]:g}" if "lr" in runs and runs.lr.notna().any() else "—",
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
-                     "time s": f"{runs.wall_time_s.mean():.0f}", "peak MB": f"{runs.peak_memory_mb.median():.0f}",
-                     "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}",
+                     **cost_columns(runs), "saved MB": f"{runs.checkpoint_size_mb.mean():.3g}",
                      "s / sentence": f"{runs.seconds_per_sentence.mean():.2f}"})
     return pd.DataFrame(rows)
 

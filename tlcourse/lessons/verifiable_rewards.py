@@ -35,7 +35,7 @@ from ..methods.lm import pack_blocks
 from ..methods.lora import add_lora, ALL_LINEAR
 from .llm_basics import block_losses
 from .preference_tuning import mean_kl, merged
-from .protocol import ACCURACY, paired_difference, search, seed_paired, stored, VERSION
+from .protocol import ACCURACY, describe_difference, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "checkable"  # result files' data name: the task's generated questions (the sizes name the task)
@@ -385,7 +385,8 @@ def _trained(method: str, seed: int, profile, out_dir) -> tuple:
         record, model = choice.winner
     else:
         model, record = _train(method, choice.value, seed, sizes, profile)
-    return model, record | {"lr": choice.value, "candidates": choice.candidates}
+    searched = {} if method in RATE_FROM else search_fields(choice)  # grpo-kl takes GRPO's rate: no search of its own
+    return model, record | {"lr": choice.value, "candidates": choice.candidates} | searched
 
 
 def run_method(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
@@ -445,7 +446,7 @@ def reward_table(folder):
                      "news perplexity": mean_std(runs.metric_news_ppl, 1), "seeds": len(runs),
                      "learning rate": f"{runs.lr.iloc[0]:g}" if trained else "—",
                      "step kept": f"{runs.best_step.mean():.0f}" if trained else "—",
-                     "time s": f"{runs.wall_time_s.mean():.0f}", "peak MB": f"{runs.peak_memory_mb.mean():.0f}",
+                     **cost_columns(runs),
                      "Δ accuracy vs sft-own": "—" if method == "sft-own" or reference.empty
                      else paired_difference(runs, reference)})
     return pd.DataFrame(rows)
@@ -455,6 +456,24 @@ def compare(folder, a: str, b: str, column: str = "test_correct") -> tuple:
     """Paired difference a - b in points on the same test questions (`column`: test_correct, test_format or
     test_strict), each averaged over the seeds both ran: (mean, low, high, seeds)."""
     return seed_paired(_runs(folder), a, b, column, scale=100)
+
+
+MEASURES = {"test_correct": "accuracy", "test_format": "format share", "test_strict": "right and in format"}
+
+
+def describe_comparison(folder, a: str, b: str, column: str = "test_correct", unit: str = "points") -> str:
+    """One line for a - b on the same test questions (protocol.describe_difference), or, where neither side
+    varies (every question of every seed scored alike: no answer in format, say), the two shares themselves:
+    "+0.0 (+0.0 to +0.0)" would only say that nothing moved."""
+    frame = _runs(folder)
+    scores = {m: np.concatenate([np.asarray(v, dtype=float) for v in frame.loc[frame.method == m, column]])
+              for m in (a, b)}
+    if all(len(v) and np.all(v == v[0]) for v in scores.values()):
+        x, y = (100 * scores[m][0] for m in (a, b))
+        shares = f"{x:.0f}% for both" if x == y else f"{a} {x:.0f}%, {b} {y:.0f}%"
+        verdict = "no difference to test" if x == y else f"{a if x > y else b} is ahead"
+        return f"{a} vs {b}: {MEASURES.get(column, column)} {shares}, on every test question of every seed: {verdict}"
+    return describe_difference(a, b, compare(folder, a, b, column), unit=unit)
 
 
 def plot_training(folder, seed: int = 0, title: str | None = None):

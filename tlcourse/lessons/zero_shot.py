@@ -73,6 +73,14 @@ def _scores(method, seed, k, prompt, ds, max_length: int):
     return scores, total, len(prompt.examples)
 
 
+def run_chosen(profile=None, out_dir=None) -> dict:
+    """zeroshot-lm's result file in the prompt format chosen on validation (choose_prompt): the course's
+    no-training answer, read while it stands for this profile and data (protocol.stored), else scored now."""
+    profile = profile or get_profile()
+    return run_baseline("zeroshot-lm", prompt=PROMPTS[choose_prompt(profile, out_dir).value], out_dir=out_dir,
+                        profile=profile)
+
+
 def run_baseline(method: str, seed: int = 0, k: int = 4, prompt: Prompt = Prompt(), out_dir=None,
                  profile=None) -> dict:
     """Score the profile's test reviews with one baseline and write its result JSON; the record. A

@@ -58,7 +58,7 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
                                seed=config.seed, group_by_length=False, log_every=1, progress=False)
     if masked:
-        data = tokenize(Dataset.from_dict({"text": list(texts)}), tokenizer, block)
+        data = tokenize(Dataset.from_dict({"text": list(texts)}), tokenizer, block, quiet=True)  # cut by design
         collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
     else:
         data, collate = pack_blocks(texts, tokenizer, block, config.steps * config.batch_size), None

@@ -90,6 +90,15 @@ def probe(X, y, C: float | None = None, seed: int = 0):
     return make_pipeline(StandardScaler(), clf).fit(X, y)
 
 
+def probe_params(clf) -> int:
+    """Trainable parameters of a fitted probe: the logistic regression's weights and biases as sklearn
+    stores them. With two classes it keeps one weight per feature and one bias (384-d features: 385),
+    since p(positive) = sigmoid(w·x + b) says all; with K > 2 classes, one row and one bias per class.
+    (A torch `Linear(384, 2)` head, whose softmax needs both rows, trains 770.)"""
+    lr = clf[-1] if hasattr(clf, "steps") else clf  # the pipeline's last step; the scaler learns nothing
+    return int(lr.coef_.size + lr.intercept_.size)
+
+
 def probe_accuracy(X_train, y_train, X_test, y_test, **kwargs) -> float:
     return float(probe(X_train, y_train, **kwargs).score(X_test, y_test))
 

@@ -4,9 +4,11 @@
     verdicts(RESULTS / "cpu")       # claims 1-20 in order
     claims_table(RESULTS / "cpu")   # the README's "What this course shows"
     show(7, 8)                      # a lesson's claim cell: a line or two per claim
+    say(7, 8)                       # the same, as the sentence a lesson may state: its words follow the verdict
 A verdict is judged on unrounded numbers: an estimate and its 95% interval from the course's one paired
-statistic (protocol.paired_bootstrap, on the same test items), against the claim's rule (CLAIMS.md,
-"Verdicts"). Numbers are rounded only where they are shown, so no display decides a verdict.
+statistic (protocol.paired_bootstrap over seeds and test items), against the claim's rule (CLAIMS.md,
+"Verdicts"), with each seed's own difference beside it. Numbers are rounded only where they are shown,
+so no display decides a verdict.
 """
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +22,7 @@ from ..engine.records import load_results
 from ..lessons import (bias, curves, domain_adaptation, llm_basics, preference_tuning, style, translation_sft,
                        verifiable_rewards, zero_shot)
 from ..lessons.method_grid import METHODS as GRID_METHODS
-from ..lessons.protocol import excludes_zero, paired_bootstrap, seed_mean, seed_paired
+from ..lessons.protocol import excludes_zero, ONE_SEED, run_cost, paired_bootstrap, Paired, per_seed, seed_paired, seed_scores
 
 SHOWN, NOT_SHOWN, OPPOSITE = "shown", "not shown", "opposite"
 UNTESTABLE, NOT_RECORDED, NOT_RUN = "not testable at this size", "not recorded", "not run"
@@ -60,6 +62,7 @@ class Part:
     status: str | None = None  # NOT_RECORDED or UNTESTABLE: a part the files cannot judge
     reason: str = ""  # why, for a status; or what else the number says
     fmt: str = "+.1f"  # display only
+    spread: str = ""  # each seed's own difference, or that one seed left training noise unmeasured
 
     @property
     def verdict(self) -> str:
@@ -75,7 +78,8 @@ class Part:
         value = f"{self.estimate:{self.fmt}} {self.unit}"
         if self.low is None:
             return f"{value} (no interval)"
-        return f"{value} (95% interval {self.low:{self.fmt}} to {self.high:{self.fmt}})"
+        spread = f"; {self.spread}" if self.spread else ""
+        return f"{value} (95% interval {self.low:{self.fmt}} to {self.high:{self.fmt}}{spread})"
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Claim:
     expected: str
     lesson: str
     measure: Callable  # (results frame, folder) -> list[Part]; raises NotRun when files are absent
+    says: tuple = ()  # regular expressions of prose that states the claim as fact (unsupported() reads them)
 
 
 class NotRun(LookupError):
@@ -109,10 +114,11 @@ class NotRun(LookupError):
 CLAIMS: dict[int, Claim] = {}
 
 
-def claim(number: int, text: str, expected: str, lesson: str):
-    """Register the decorated function as the measure of claim `number` (its rule sits in its body)."""
+def claim(number: int, text: str, expected: str, lesson: str, says: tuple = ()):
+    """Register the decorated function as the measure of claim `number` (its rule sits in its body);
+    `says`: how prose states the claim as fact, so a lesson's words can be held to its verdict."""
     def register(measure):
-        CLAIMS[number] = Claim(number, text, expected, lesson, measure)
+        CLAIMS[number] = Claim(number, text, expected, lesson, measure, says)
         return measure
     return register
 
@@ -147,50 +153,57 @@ def _has_items(rows, column: str = "test_correct") -> bool:
     return column in rows and rows[column].notna().all()
 
 
-def _items(rows, column: str = "test_correct") -> np.ndarray:
-    """Per-item scores averaged over every seed of the rows: (items,)."""
-    return seed_mean(rows.set_index("seed"), column, sorted(rows.seed))
+def _scores(rows, column: str = "test_correct") -> np.ndarray:
+    """Per-item scores of every seed of the rows: (seeds, items)."""
+    return seed_scores(rows.set_index("seed"), column, sorted(rows.seed))
 
 
-def _paired(a, b, column: str = "test_correct", scale: float = 100.0) -> tuple[float, float, float]:
-    """a − b on the same test items: over the seeds both ran (protocol.seed_paired), or, when one side
-    was run once (a teacher, a zero-shot baseline), each side's items averaged over all its seeds."""
-    if min(a.seed.nunique(), b.seed.nunique()) > 1:
-        frame = pd.concat([a.assign(method="a"), b.assign(method="b")])
-        return seed_paired(frame, "a", "b", column, scale)[:3]
-    return paired_bootstrap(scale * _items(a, column), scale * _items(b, column))
+def _paired(a, b, column: str = "test_correct", scale: float = 100.0) -> Paired:
+    """a − b on the same test items, seeds and items resampled together (protocol.seed_paired)."""
+    return seed_paired(pd.concat([a.assign(method="a"), b.assign(method="b")]), "a", "b", column, scale)
 
 
-def _ratio(num, den) -> tuple[float, float, float]:
-    """mean(num) / mean(den) in %, on the same items, with its interval by paired_bootstrap: the columns
-    (num, den) against (0, den), whose ratio is 0, so the difference of the two is the ratio."""
+def _part(what: str, paired: Paired, **fields) -> Part:
+    """A part measured by a paired difference, each seed's own difference beside its interval."""
+    fmt = fields.get("fmt", "+.1f")
+    return Part(what, paired.estimate, paired.low, paired.high, spread=paired.spread(fmt), **fields)
+
+
+def _ratio(num, den) -> Paired:
+    """mean(num) / mean(den) in %, num and den (seeds, items) on the same items, seeds and items resampled
+    (paired_bootstrap, over_seeds): the columns (num, den) against (0, den), whose ratio is 0, so the
+    difference of the two is the ratio. A side run once stands beside every seed of the other."""
     def ratio(m):  # (..., items, 2) -> (...,)
         mean = m.mean(-2)
         return 100 * mean[..., 0] / mean[..., 1]
 
-    return paired_bootstrap(np.stack([num, den], -1), np.stack([0 * num, den], -1), statistic=ratio)
+    num, den = np.broadcast_arrays(num, den)
+    x, y = np.stack([num, den], -1), np.stack([0 * num, den], -1)  # (seeds, items, 2)
+    return Paired(*paired_bootstrap(x, y, statistic=ratio, over_seeds=True), len(x), tuple(per_seed(x, y, ratio)))
 
 
 def _difference(runs, a: str, b: str, rule: Rule, what: str, **where) -> Part:
     """Method a − method b, accuracy points on the same test items, judged by `rule`."""
-    return Part(what, *_paired(_rows(runs, a, **where), _rows(runs, b, **where)), rule=rule)
+    return _part(what, _paired(_rows(runs, a, **where), _rows(runs, b, **where)), rule=rule)
 
 
 # ---- the claims, each with its rule ----
 
 @claim(1, "pretraining gives a model general language knowledge",
        "pretrained − from-scratch loss on the same held-out blocks < 0, and real − word-shuffled text < 0 "
-       "(intervals)", "01")
+       "(intervals)", "01",
+       says=(r"pretraining gives .{0,20}general language knowledge",))
 def _pretraining(runs, folder):
     row = _rows(runs, llm_basics.METHOD, data=llm_basics.DATA, model="smollm2-135m").iloc[0]
     parts = {"SmolLM2 − tiny GPT from scratch, loss per held-out block": ("block_loss_pretrained", "block_loss_scratch"),
              "real − shuffled words, SmolLM2's loss per text": ("text_loss_real", "text_loss_shuffled")}
-    return [Part(what, *paired_bootstrap(row[a], row[b]), unit="nats", fmt="+.2f", rule=Rule(0, "below"))
-            for what, (a, b) in parts.items()]
+    return [Part(what, *paired_bootstrap(row[a], row[b]), unit="nats", fmt="+.2f", rule=Rule(0, "below"),
+                 spread=ONE_SEED) for what, (a, b) in parts.items()]
 
 
 @claim(2, "zero-shot works but fine-tuning beats it",
-       "every trained method − best zero-shot > 0 (interval)", "02, 09")
+       "every trained method − best zero-shot > 0 (interval)", "02, 09",
+       says=(r"fine-tuning beats (zero-shot|prompting)", r"every (trained|fine-tuned) method beats zero-shot"))
 def _zero_shot(runs, folder):
     best = max(_present(runs, zero_shot.METHODS, model=None), key=lambda r: r.metric_accuracy.mean())
     trained = _present(runs, [m for m in GRID_METHODS if m != "majority"])
@@ -200,55 +213,61 @@ def _zero_shot(runs, folder):
         return [Part(f"{worst.method.iloc[0]} − {best.method.iloc[0]}", gap, status=NOT_RECORDED,
                      reason="lesson 02's files keep accuracy, not each test item's correctness, so no paired "
                             "interval: rerun lesson 02 to record it")]
-    parts = [Part(f"{r.method.iloc[0]} − {best.method.iloc[0]}", *_paired(r, best), rule=Rule(0.0)) for r in trained]
+    parts = [_part(f"{r.method.iloc[0]} − {best.method.iloc[0]}", _paired(r, best), rule=Rule(0.0)) for r in trained]
     return [min(parts, key=lambda p: p.low)]  # every method must clear 0: the lowest interval decides
 
 
-@claim(3, "frozen features + new head are cheap and decent", "probe − majority class > 0 (interval)", "03")
+@claim(3, "frozen features + new head are cheap and decent", "probe − majority class > 0 (interval)", "03",
+       says=(r"frozen features .{0,30}cheap and decent",))
 def _probe(runs, folder):
     return [_difference(runs, "probe", "majority", Rule(0.0), "probe − majority")]
 
 
-@claim(4, "not all layers are equal", "best − worst layer's probe on test, interval excludes 0", "03")
+@claim(4, "not all layers are equal", "best − worst layer's probe on test, interval excludes 0", "03",
+       says=(r"not all layers are equal", r"layers (differ|are not equal)", r"some layers'? features are better"))
 def _layers(runs, folder):
     rows = _rows(runs, "layer-probe")  # best and worst layer chosen on validation, scored on test
     best, worst = int(rows.best_layer.iloc[0]), int(rows.worst_layer.iloc[0])
-    return [Part(f"layer {best} − layer {worst} (best and worst on validation)",
-                 *paired_bootstrap(100 * _items(rows), 100 * _items(rows, "test_correct_worst")), rule=Rule(0.0))]
+    return [_part(f"layer {best} − layer {worst} (best and worst on validation)",
+                  _paired(rows, rows.assign(test_correct=rows.test_correct_worst)), rule=Rule(0.0))]
 
 
 @claim(5, "partial fine-tuning balances cost and accuracy",
-       "last 2 blocks recover ≥ 90% of full's gain over head-only (interval)", "04")
+       "last 2 blocks recover ≥ 90% of full's gain over head-only (interval)", "04",
+       says=(r"(top|last)( two| 2)? blocks? (buys?|recovers?|gives?) most", r"partial fine-tuning balances cost and accuracy"))
 def _partial(runs, folder):
     rows = [_rows(runs, m) for m in ("last2", "head", "full")]
     seeds = sorted(set.intersection(*(set(r.seed) for r in rows)))
-    last2, head, full = (seed_mean(r.set_index("seed"), "test_correct", seeds) for r in rows)
-    gain = paired_bootstrap(100 * full, 100 * head)
+    last2, head, full = (seed_scores(r.set_index("seed"), "test_correct", seeds) for r in rows)  # (seeds, items)
+    gain = paired_bootstrap(100 * full, 100 * head, over_seeds=True)
     if gain[1] <= 0:  # a share of a gain the interval cannot tell from 0 is unbounded
         return [Part("full − head-only", *gain, status=UNTESTABLE,
                      reason="full's gain over head-only is not told from 0, so no share of it is; "
                             "more labels (the gpu profile trains on all 8,530) would widen the gain")]
-    return [Part("share of full's gain over head-only that last2 recovers", *_ratio(last2 - head, full - head),
-                 unit="%", rule=Rule(90.0, null=0.0), fmt=".0f")]
+    return [_part("share of full's gain over head-only that last2 recovers", _ratio(last2 - head, full - head),
+                  unit="%", rule=Rule(90.0, null=0.0), fmt=".0f")]
 
 
 @claim(6, "full fine-tuning is the most accurate and most expensive",
-       "full − probe ≥ 3 points, interval above 0", "05")
+       "full − probe ≥ 3 points, interval above 0", "05",
+       says=(r"full fine-tuning is the most accurate", r"full fine-tuning beats the (frozen )?probe by (at least )?3"))
 def _full(runs, folder):
     return [_difference(runs, "full", "probe", Rule(3.0, null=0.0), "full − probe")]
 
 
-@claim(7, "gradual unfreezing / discriminative LRs help on small data", "ULMFiT − full > −1 point (interval)", "04")
+@claim(7, "gradual unfreezing / discriminative LRs help on small data", "ULMFiT − full > −1 point (interval)", "04",
+       says=(r"(gradual unfreezing|discriminative (learning )?rates|ULMFiT)[^.]{0,40}\b(helps?|beats?|is better)",))
 def _ulmfit(runs, folder):
     return [_difference(runs, "ulmfit", "full", Rule(-1.0), "ULMFiT − full")]
 
 
 @claim(8, "parameter-efficient tuning nearly matches full",
-       "LoRA − full > −1 point (interval), LoRA's targets (q/v or every linear layer) chosen on validation", "06")
+       "LoRA − full > −1 point (interval), LoRA's targets (q/v or every linear layer) chosen on validation", "06",
+       says=(r"LoRA (nearly |almost )?match(es)? full", r"within (1|one) point of full"))
 def _lora(runs, folder):
     variants = _present(runs, ["lora", "lora-all"])
     chosen = max(variants, key=lambda r: r.val_accuracy.mean())  # the first of equals: q/v, the smaller
-    others = [f"{r.method.iloc[0]} − full {Part('', *_paired(r, _rows(runs, 'full'))).measured()}"
+    others = [f"{r.method.iloc[0]} − full {_part('', _paired(r, _rows(runs, 'full'))).measured()}"
               for r in variants if r is not chosen]
     name = chosen.method.iloc[0]
     reason = f"{name} has the higher validation accuracy" + (f"; {', '.join(others)}" if others else "")
@@ -256,19 +275,21 @@ def _lora(runs, folder):
 
 
 @claim(9, "distillation yields a small efficient student",
-       "student/teacher accuracy ≥ 95% (interval), ≥ 2× faster, soft − hard targets > 0 (interval)", "07")
+       "student/teacher accuracy ≥ 95% (interval), ≥ 2× faster, soft − hard targets > 0 (interval)", "07",
+       says=(r"distillation yields a small efficient student", r"student (keeps|retains|reaches) (at least )?95"))
 def _distillation(runs, folder):
     soft, hard, teacher = (_rows(runs, m) for m in ("kd-student-soft", "kd-student-hard", "kd-teacher"))
     speed = soft.inference_examples_per_s.median() / teacher.inference_examples_per_s.median()
-    return [Part("student/teacher accuracy", *_ratio(_items(soft), _items(teacher)), unit="%",
-                 rule=Rule(95.0), fmt=".2f"),
+    return [_part("student/teacher accuracy", _ratio(_scores(soft), _scores(teacher)), unit="%",
+                  rule=Rule(95.0), fmt=".2f"),
             Part("student/teacher speed", speed, unit="×", rule=Rule(2.0, null=1.0), fmt=".1f"),
-            Part("soft − hard targets", *_paired(soft, hard), rule=Rule(0.0))]
+            _part("soft − hard targets", _paired(soft, hard), rule=Rule(0.0))]
 
 
 @claim(10, "domain shift hurts; domain adaptation fixes it",
        "movie − drug classifier on drug reviews < 0 (interval), domain perplexity −20% or lower (interval), "
-       "adapted − published encoder > 0 (interval)", "08")
+       "adapted − published encoder > 0 (interval)", "08",
+       says=(r"domain adaptation (fixes|repairs|raises)", r"adapted encoder (beats|is better)"))
 def _domain(runs, folder):
     if runs.empty:
         raise NotRun("no result files")
@@ -279,16 +300,17 @@ def _domain(runs, folder):
     published = _rows(runs, "full", data=data)
     shift = _rows(runs, domain_adaptation.SHIFT, data=data)
     dapt = _rows(runs, domain_adaptation.DAPT, data="bbc_business", model="smollm2-135m").iloc[0]
-    return [Part("movie − drug-review classifier, same drug test reviews and length", *_paired(shift, published),
-                 rule=Rule(0.0, "below")),
+    return [_part("movie − drug-review classifier, same drug test reviews and length", _paired(shift, published),
+                  rule=Rule(0.0, "below")),
             Part("business-news perplexity after − before continued pretraining",
                  *domain_adaptation.perplexity_change(dapt, "business"), unit="%", rule=Rule(-20.0, "below", 0.0)),
-            Part("adapted − published encoder", *_paired(_rows(runs, "full", data=data, model=adapted.model.iloc[0]),
+            _part("adapted − published encoder", _paired(_rows(runs, "full", data=data, model=adapted.model.iloc[0]),
                                                          published), rule=Rule(0.0))]
 
 
 @claim(11, "fine-tuning on narrow data can forget",
-       "general-news loss after − before the Hamlet fine-tune > 0 (interval over held-out news blocks)", "06, 10")
+       "general-news loss after − before the Hamlet fine-tune > 0 (interval over held-out news blocks)", "06, 10",
+       says=(r"fine-tuning on narrow data (can )?forgets?",))
 def _forgetting(runs, folder):
     _rows(runs, style.METHOD, data=style.DATA, model=None)
     news = style.style_differences(folder)["news loss (nats per token)"]
@@ -300,12 +322,13 @@ def _forgetting(runs, folder):
         changes = tuned.dropna(subset=["metric_news_ppl"]).groupby("method").metric_news_ppl.first()
         reason = "lesson 10, one model per fine-tune, news perplexity: " + ", ".join(
             f"{m} {100 * (v / base - 1):+.1f}%" for m, v in changes.items())
-    return [Part("Hamlet LoRA, news loss after − before", *news, unit="nats", fmt="+.3f", rule=Rule(0.0),
-                 reason=reason)]
+    return [_part("Hamlet LoRA, news loss after − before", news, unit="nats", fmt="+.3f", rule=Rule(0.0),
+                  reason=reason)]
 
 
 @claim(12, "fine-tuning specialises generation (poems, code)",
-       "held-out style perplexity falls and the style measure moves, both beyond seed noise", "06")
+       "held-out style perplexity falls and the style measure moves, both beyond seed noise", "06",
+       says=(r"fine-tuning specialises generation",))
 def _style(runs, folder):
     _rows(runs, style.METHOD, data=style.DATA, model=None)
     diffs = style.style_differences(folder)
@@ -313,31 +336,33 @@ def _style(runs, folder):
              "Early Modern forms per 1,000 words": (Rule(0.0), "per 1,000 words"),
              "samples in the play's layout (points)": (Rule(0.0), "points")}
     news = diffs["news loss (nats per token)"]
-    return [Part(f"after − before, {what}", *diffs[what], unit=unit, rule=rule, fmt="+.2f",
-                 reason=f"news loss after − before {news[0]:+.3f} ({news[1]:+.3f} to {news[2]:+.3f})"
-                 if what.startswith("style") else "") for what, (rule, unit) in rules.items()]
+    return [_part(f"after − before, {what}", diffs[what], unit=unit, rule=rule, fmt="+.2f",
+                  reason=f"news loss after − before {news.estimate:+.3f} ({news.low:+.3f} to {news.high:+.3f})"
+                  if what.startswith("style") else "") for what, (rule, unit) in rules.items()]
 
 
-@claim(13, "curated fine-tuning can reduce bias", "gap after uncurated − after curated data > 0 (interval)", "08")
+@claim(13, "curated fine-tuning can reduce bias", "gap after uncurated − after curated data > 0 (interval)", "08",
+       says=(r"curated (data|fine-tuning) (can )?reduces? (the )?bias",))
 def _bias(runs, folder):
     for condition in ("uncurated", "curated"):
         _rows(runs, f"bias-{condition}", data=bias.DATA)
-    return [Part("gap uncurated − gap curated", *bias.gap_difference("uncurated", "curated", folder),
-                 unit="P(positive)", rule=Rule(0.0), fmt="+.3f")]
+    return [_part("gap uncurated − gap curated", bias.gap_difference("uncurated", "curated", folder),
+                  unit="P(positive)", rule=Rule(0.0), fmt="+.3f")]
 
 
 @claim(14, "little data favours transfer; more data favours fine-tuning",
        "probe − best fine-tuned > 0 at the smallest size, best fine-tuned − probe > 0 at the largest (intervals)",
-       "09")
+       "09",
+       says=(r"little data favours transfer", r"the curves cross (at|near|between|before)"))
 def _curves(runs, folder):
     points = _curve_points(runs)
     small, large = min(points), max(points)
     probe_small, tuned_small = _probe_and_best(points[small])
     probe_large, tuned_large = _probe_and_best(points[large])
-    return [Part(f"probe − {tuned_small.method.iloc[0]} at {small} labels", *_paired(probe_small, tuned_small),
-                 rule=Rule(0.0)),
-            Part(f"{tuned_large.method.iloc[0]} − probe at {large} labels", *_paired(tuned_large, probe_large),
-                 rule=Rule(0.0))]
+    return [_part(f"probe − {tuned_small.method.iloc[0]} at {small} labels", _paired(probe_small, tuned_small),
+                  rule=Rule(0.0)),
+            _part(f"{tuned_large.method.iloc[0]} − probe at {large} labels", _paired(tuned_large, probe_large),
+                  rule=Rule(0.0))]
 
 
 def _curve_points(runs) -> dict:
@@ -358,36 +383,40 @@ def _probe_and_best(point: dict):
     return point["probe"], max(tuned, key=lambda r: r.metric_accuracy.mean())
 
 
-@claim(15, "transfer learning is cheaper in compute", "full fine-tuning's time / the probe's ≥ 4", "03, 05")
+@claim(15, "transfer learning is cheaper in compute", "full fine-tuning's time / the probe's ≥ 4", "03, 05",
+       says=(r"transfer learning is cheaper in compute",))
 def _cost(runs, folder):
-    full, probe = _rows(runs, "full"), _rows(runs, "probe")
-    return [Part("full / probe wall time", full.wall_time_s.mean() / probe.wall_time_s.mean(), unit="×",
+    (full, _), (probe, _) = run_cost(_rows(runs, "full")), run_cost(_rows(runs, "probe"))  # medians, searches left out
+    return [Part("full / probe wall time", full / probe, unit="×",
                  rule=Rule(4.0, null=1.0), fmt=".1f")]
 
 
 @claim(16, "fine-tuning specialises an LLM for a task (French→English)",
-       "SFT (the fine-tune with the lowest validation loss) − 3-shot prompting, chrF > 0 (interval)", "10")
+       "SFT (the fine-tune with the lowest validation loss) − 3-shot prompting, chrF > 0 (interval)", "10",
+       says=(r"fine-tuning specialises an LLM",))
 def _translation(runs, folder):
     tuned = _present(runs, translation_sft.SFT_METHODS, data="bible_fr_en", model=None)
     sft = min(tuned, key=lambda r: r.metric_val_loss.mean()).method.iloc[0]  # every val loss is on the answers
     _rows(runs, "fewshot-3", data="bible_fr_en", model=None)
-    return [Part(f"{sft} − fewshot-3", *translation_sft.compare(folder, sft, "fewshot-3")[:3], unit="chrF",
-                 rule=Rule(0.0), reason=f"{sft} has the lowest validation loss of the fine-tunes")]
+    return [_part(f"{sft} − fewshot-3", translation_sft.compare(folder, sft, "fewshot-3"), unit="chrF",
+                  rule=Rule(0.0), reason=f"{sft} has the lowest validation loss of the fine-tunes")]
 
 
 @claim(17, "the loss belongs on the answer, not the prompt",
-       "answer-only − every-token loss chrF: which wins, or cannot tell", "10")
+       "answer-only − every-token loss chrF: which wins, or cannot tell", "10",
+       says=(r"(answer-only|every-token) loss (wins|is better)", r"the loss belongs on the answer"))
 def _answer_loss(runs, folder):
     for m in ("sft-lora-answer", "sft-lora-every"):
         _rows(runs, m, data="bible_fr_en", model=None)
-    diff = translation_sft.compare(folder, "sft-lora-answer", "sft-lora-every")[:3]
-    tell = "" if excludes_zero(*diff[1:]) else "cannot tell which loss wins at this size"
-    return [Part("answer-only − every-token loss", *diff, unit="chrF", rule=Rule(0.0), reason=tell)]
+    diff = translation_sft.compare(folder, "sft-lora-answer", "sft-lora-every")
+    tell = "" if excludes_zero(diff.low, diff.high) else "cannot tell which loss wins at this size"
+    return [_part("answer-only − every-token loss", diff, unit="chrF", rule=Rule(0.0), reason=tell)]
 
 
 @claim(18, "domain shift hits generation too; a little in-domain data repairs it",
        "the Bible model writes Bible words into interface strings more than the pretrained model "
-       "(interval > 0); in-domain pairs raise chrF > 0 (interval)", "10")
+       "(interval > 0); in-domain pairs raise chrF > 0 (interval)", "10",
+       says=(r"a little in-domain data repairs",))
 def _generation_shift(runs, folder):
     start = translation_sft.domain_method(0)
     base, home = _rows(runs, start, data="jupyter_fr_en", model=None), \
@@ -402,15 +431,16 @@ def _generation_shift(runs, folder):
     if len(shares) < 2:
         raise NotRun("no zero-shot run on interface strings")
     return [Part(f"{start} − zeroshot, interface translations with a Bible word the reference lacks",
-                 *paired_bootstrap(*shares.values()), unit="points", rule=Rule(0.0),
+                 *paired_bootstrap(*shares.values()), unit="points", rule=Rule(0.0), spread=ONE_SEED,
                  reason=f"its chrF on interface strings − on Bible verses: {shift:+.1f}, on different sentences, "
                         "so no interval"),
-            Part(f"{most.method} − {start} on interface strings", *translation_sft.compare(
-                folder, most.method, start, data="jupyter_fr_en")[:3], unit="chrF", rule=Rule(0.0))]
+            _part(f"{most.method} − {start} on interface strings", translation_sft.compare(
+                folder, most.method, start, data="jupyter_fr_en"), unit="chrF", rule=Rule(0.0))]
 
 
 @claim(19, "preference tuning steers what an LLM prefers, at a cost",
-       "every DPO run − before, judged-positive share > 0 (interval); drift measured", "11")
+       "every DPO run − before, judged-positive share > 0 (interval); drift measured", "11",
+       says=(r"preference tuning steers", r"DPO (raises|steers)"))
 def _preference(runs, folder):
     data, before = preference_tuning.DATA, _rows(runs, "before", data=preference_tuning.DATA, model=None)
     parts = []
@@ -418,14 +448,15 @@ def _preference(runs, folder):
         after = _rows(runs, method, data=data, model=None)
         drift = (f"news perplexity {before.metric_news_ppl.mean():.1f} → {after.metric_news_ppl.mean():.1f}, "
                  f"distinct-2 {before.metric_distinct_2.mean():.2f} → {after.metric_distinct_2.mean():.2f}")
-        parts.append(Part(f"{method} − before", *preference_tuning.compare(folder, method, "before")[:3],
-                          unit="points judged positive", rule=Rule(0.0), reason=drift))
+        parts.append(_part(f"{method} − before", preference_tuning.compare(folder, method, "before"),
+                           unit="points judged positive", rule=Rule(0.0), reason=drift))
     return parts
 
 
 @claim(20, "a reward a program can check teaches more than SFT on the model's own correct answers",
        "GRPO − SFT on own correct samples, test accuracy > 0 (interval); format share and strict accuracy beside it",
-       "12")
+       "12",
+       says=(r"GRPO (beats|teaches more|wins|is better)", r"a reward a program can check teaches more"))
 def _checkable(runs, folder):
     data = verifiable_rewards.DATA
     _rows(runs, "sft-own", data=data, model=None)
@@ -434,11 +465,17 @@ def _checkable(runs, folder):
         _rows(runs, method, data=data, model=None)
         beside = {name: verifiable_rewards.compare(folder, method, "sft-own", column)
                   for name, column in (("format share", "test_format"), ("right and in format", "test_strict"))}
-        parts.append(Part(f"{method} − sft-own", *verifiable_rewards.compare(folder, method, "sft-own")[:3],
-                          unit="points of accuracy", rule=Rule(0.0),
-                          reason="; ".join(f"{name} {d:+.1f} points ({low:+.1f} to {high:+.1f})"
-                                           for name, (d, low, high, _) in beside.items())))
+        parts.append(_part(f"{method} − sft-own", verifiable_rewards.compare(folder, method, "sft-own"),
+                           unit="points of accuracy", rule=Rule(0.0),
+                           reason="; ".join(f"{name} {_beside(d)}" for name, d in beside.items())))
     return parts
+
+
+def _beside(d: Paired) -> str:
+    """A difference shown beside a verdict; one that is 0 on every item and seed says so in words."""
+    if d.low == d.high == 0:
+        return "0 on every question of every seed, for both"
+    return f"{d.estimate:+.1f} points ({d.low:+.1f} to {d.high:+.1f})"
 
 
 # ---- verdicts ----
@@ -487,3 +524,50 @@ def show(*numbers: int, folder=None) -> None:
         v = _verdict(CLAIMS[n], runs, folder)
         print(f"Claim {n}, {v.text}: {v.verdict.upper()} (rule: {v.expected}; {folder.name} profile)")
         print(f"    {v.note}")
+
+
+# ---- words bound to verdicts ----
+
+def sentence(v: Verdict, words: str | None = None) -> str:
+    """The sentence a lesson may state about a claim, its framing set by the verdict: `words` (default:
+    the claim's own text) said as fact only when shown; otherwise said to be not shown, the opposite,
+    or not yet testable, with the numbers that decide it."""
+    words = words or v.text
+    if v.verdict == SHOWN:
+        return f"**Shown here: {words}.** {v.measured}."
+    if v.verdict == NOT_SHOWN:
+        return f"**Not shown at this size: “{words}”.** {v.measured}; the rule ({v.expected}) does not hold."
+    if v.verdict == OPPOSITE:
+        return f"**The opposite of “{words}” showed here.** {v.measured}."
+    return f"**No verdict on “{words}” ({v.verdict}).** {v.note}."
+
+
+def say(number: int, words: str | None = None, folder=None) -> None:
+    """Display claim `number`'s sentence (sentence()) from the active profile's results: the cell a lesson
+    uses where its summary, a title or an expectation states the claim's direction."""
+    folder = Path(folder or RESULTS / get_profile().name)
+    text = sentence(_verdict(CLAIMS[number], _results(folder), folder), words)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display, Markdown
+    except ImportError:
+        get_ipython = lambda: None  # noqa: E731  (IPython absent: plain text)
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
+
+
+def unsupported(markdown: str, judged: dict) -> list[tuple[int, str]]:
+    """(claim, sentence) for each sentence of `markdown` that states as fact a claim whose verdict in
+    `judged` ({claim: verdict}, from verdicts()) is not shown; questions and quoted text are not statements."""
+    import re
+    found = []
+    text = re.sub(r"[“\"][^”\"]*[”\"]", "", markdown)  # quotations
+    text = re.sub(r"(?m)^\s*\|.*$", "", text)  # tables: the course's claim lists quote CLAIMS.md
+    for part in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
+        if part.rstrip().endswith("?"):
+            continue
+        found += [(n, part.strip()) for n, c in CLAIMS.items() if judged.get(n) != SHOWN
+                  and any(re.search(p, part, re.IGNORECASE) for p in c.says)]
+    return found

@@ -279,21 +279,26 @@ def _short(v: float) -> str:
     return f"{v:g}"
 
 
-def learning_curves(table, baselines=None, floor=None, ax=None, title=None):
+def learning_curves(table, baselines=None, floor=None, ax=None, title=None, zero_shot=None):
     """Accuracy % against labelled examples (log x), one line per method with a ± std band.
 
     table: curves.curve_table(); baselines: curves.baselines() rows, drawn as dotted horizontal
-    lines (zero-shot needs no labels); floor: majority-class accuracy %, a dashed gray line.
-    The legend sits outside the axes, so it covers no point."""
+    lines (zero-shot needs no labels); floor: majority-class accuracy %, a dashed gray line;
+    zero_shot: curves.zero_shot_answer(), the decision explorer's no-training answer, a solid black
+    line labelled on the plot (its baseline row is not drawn again). The legend sits outside the axes,
+    so it covers no point."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.5))
     for i, (method, c) in enumerate(table.sort_values("size").groupby("method", sort=False)):
         ax.plot(c["size"], c.accuracy, "o-", color=f"C{i}", label=method)
         ax.fill_between(c["size"], c.accuracy - c["std"], c.accuracy + c["std"], color=f"C{i}", alpha=0.2)
-    for j, b in enumerate([] if baselines is None else baselines.itertuples()):
+    drawn = [] if baselines is None else baselines[baselines.method != getattr(zero_shot, "method", None)]
+    for j, b in enumerate(drawn.itertuples() if len(drawn) else []):
         shots = f"{int(b.labels)} examples in the prompt" if b.labels else "no labels"
         ax.axhline(b.accuracy, color=f"C{j + 5}", ls=":", label=f"{b.method} ({b.model}, {shots})")
+    if zero_shot is not None:
+        _zero_shot_line(ax, zero_shot, max(table["size"]))
     if floor is not None:
         ax.axhline(floor, color="gray", ls="--", label="majority class")
     _log_axis(ax, sorted(int(n) for n in set(table["size"])))
@@ -303,6 +308,15 @@ def learning_curves(table, baselines=None, floor=None, ax=None, title=None):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.figure.tight_layout()
     return ax
+
+
+def _zero_shot_line(ax, zero_shot, right):
+    """The no-training answer: a solid black line, named in the legend and labelled above its right end
+    (where the curves have risen past it)."""
+    label = f"zero-shot: {zero_shot.method} ({zero_shot.model}, no labels, no training)"
+    ax.axhline(zero_shot.accuracy, color="black", lw=1.5, label=label)
+    ax.annotate(f"zero-shot, no training: {zero_shot.accuracy:.1f}%", (right, zero_shot.accuracy),
+                xytext=(-2, 3), textcoords="offset points", fontsize=8, ha="right", va="bottom")
 
 
 PARETO_COSTS = {"time_s": "training time (s)", "memory_mb": "peak memory added (MB)",

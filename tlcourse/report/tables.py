@@ -1,6 +1,7 @@
 """Tables built from result files: the method comparison, the course table, the precision
 comparison, the course map, and the README's generated sections."""
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +9,7 @@ import pandas as pd
 from ..engine.config import LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..engine.records import format_mean_std, KEYS, load_results, mean_std
 from ..lessons.method_grid import METHODS
-from ..lessons.protocol import paired_bootstrap, paired_difference
+from ..lessons.protocol import cost_columns, paired_bootstrap, paired_difference
 
 
 def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
@@ -32,8 +33,7 @@ def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
                      "seeds": len(runs), "best epoch": _mean_of(runs, "best_epoch", "{:.1f}"),
                      "trainable params": f"{int(runs.trainable_params.iloc[0]):,}",
                      "trainable %": _short(100 * runs.trainable_share.iloc[0]),
-                     "time s": f"{runs.wall_time_s.mean():.0f}", "ms per step": _per_step(runs),
-                     "peak MB": f"{runs.peak_memory_mb.median():.0f}",
+                     **cost_columns(runs), "ms per step": _per_step(runs),
                      "saved MB": _short(runs.checkpoint_size_mb.mean())})
     return pd.DataFrame(rows)
 
@@ -137,6 +137,31 @@ def _lesson_times(path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def lesson_time(notebook: str, profiles=("cpu", "gpu")) -> str:
+    """The line a lesson's set-up cell prints: its measured run time under `tlcourse run` in each
+    profile, from the runbook's records (the course map's files), so that no lesson types a time into
+    its prose. A record is the last run's: a lesson prints the time of the run before its own."""
+    parts = []
+    for p in profiles:
+        fresh, warm = (_lesson_times(ROOT / "results" / p / name).get(notebook)
+                       for name in (LESSON_TIMES_FRESH, LESSON_TIMES))
+        times = [f"{_duration(s)} {how}" for s, how in ((fresh, "from a fresh clone"), (warm, "with warm caches"))
+                 if s is not None]
+        parts.append(f"{p} " + (", ".join(times) if times else "not recorded yet"))
+    return "this lesson's last measured time under `tlcourse run` (README's course map): " + "; ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def model_name(model: str) -> str:
+    """A result's model as a reader names it: an encoder lesson 08 adapted by TAPT, recorded as its cache
+    folder (data/cache/adapted/<base>-tapt-<profile>-<key>), as "<base> adapted (TAPT)"; any other as recorded."""
+    adapted = re.fullmatch(r"(?:.*/)?adapted/([^/]+?)-tapt-[^/]+", model)
+    return f"{adapted[1]} adapted (TAPT)" if adapted else model
+
+
 def course_table(folder):
     """Every result file under `folder`, all lessons, in one table: one row per data, model, method
     and training size; the metrics that row measured, each as mean ± std over seeds (accuracy-like
@@ -154,10 +179,11 @@ def course_table(folder):
             v = runs[col].dropna() * (100 if pct else 1)
             if len(v):
                 measured.append(f"{col.removeprefix('metric_')} {mean_std(v, 1 if pct else None)}")
-        rows.append({"data": data, "model": model, "method": method, "labels": int(labels) if labels >= 0 else "—",
+        rows.append({"data": data, "model": model_name(model), "method": method,
+                     "labels": int(labels) if labels >= 0 else "—",
                      "measured": " · ".join(measured), "seeds": runs.seed.nunique(),
                      "trainable params": f"{runs.trainable_params.mean():,.0f}",
-                     "time s": f"{runs.wall_time_s.mean():.3g}", "peak MB": f"{runs.peak_memory_mb.median():.3g}"})
+                     **cost_columns(runs, ".3g")})
     return pd.DataFrame(rows)
 
 

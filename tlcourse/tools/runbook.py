@@ -30,12 +30,13 @@ def clean(nb) -> None:
     as the text beside an HTML table, and progress-bar widgets: their state is not saved, so a
     committed one could only show its text fallback, frozen at whatever it read when first drawn
     (usually 0%)."""
+    bars = _progress_models(nb)
     nb.metadata.pop("widgets", None)
     home = str(Path.home())
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:
-            cell.outputs = [out for out in cell.outputs if not _progress_widget(out)]
+            cell.outputs = [out for out in cell.outputs if not _progress_widget(out, bars)]
         for out in cell.get("outputs", []):
             _drop_repr_fallback(out)
             for key in ("text", "data"):
@@ -50,9 +51,20 @@ def _drop_repr_fallback(out) -> None:
         del data["text/plain"]
 
 
-def _progress_widget(out) -> bool:
+def _progress_models(nb) -> set:
+    """The widgets that are progress bars, by the widget state nbclient saved with the run: a box
+    holding a progress model (tqdm's: HTML, FloatProgress, HTML). Their text cannot tell: ipywidgets cuts
+    a widget's text at 110 characters, so a bar with a long description (lesson 08's "full__data-cache-
+    ...: choosing on validation:   0…") never shows its "0%|"."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    progress = {f"IPY_MODEL_{k}" for k, v in state.items() if v.get("model_name") in ("FloatProgressModel", "IntProgressModel")}
+    return {k for k, v in state.items() if progress & set(v.get("state", {}).get("children") or ())}
+
+
+def _progress_widget(out, bars=frozenset()) -> bool:
     data = out.get("data", {})
-    return "application/vnd.jupyter.widget-view+json" in data and bool(PROGRESS.search("".join(data.get("text/plain", ""))))
+    view = data.get("application/vnd.jupyter.widget-view+json")
+    return view is not None and (view.get("model_id") in bars or bool(PROGRESS.search("".join(data.get("text/plain", "")))))
 
 
 def _scrub(value, home: str):
