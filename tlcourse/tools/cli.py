@@ -1,5 +1,6 @@
 """`tlcourse`: prefetch the offline assets, check the set-up, run lessons, build exercises."""
 import argparse
+import os
 import sys
 
 
@@ -19,8 +20,10 @@ def _run(args) -> int:
     try:
         run(args.notebooks)
     except Interrupted as stopped:
-        print(f"interrupted: {stopped} left unchanged")
-        return 130  # 128 + SIGINT, as a shell reports Ctrl-C
+        print(f"interrupted: {stopped} left unchanged", flush=True)
+        # Exit now: the kernel is killed, and a normal exit would first join threads jupyter_client may still
+        # have blocked on it (a kernel still starting kills itself when this process, its parent, is gone).
+        os._exit(130)  # 128 + SIGINT, as a shell reports Ctrl-C
     return 0
 
 
