@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..lessons.protocol import excludes_zero, seed_mean, seed_paired
+from ..lessons.protocol import excludes_zero, per_seed, seed_paired, seed_scores
 from .feedback import correct
 
 ESTIMATE_TOL = 0.05  # the estimate has no randomness: only rounding is forgiven (result's unit)
@@ -34,8 +34,7 @@ def _seed_gaps(frame, a: str, b: str, column: str, scale: float) -> list[float]:
     """a - b of the mean over items, one value per seed both ran (the answer of one seed alone)."""
     runs = {m: frame[frame.method == m].set_index("seed") for m in (a, b)}
     seeds = sorted(set(runs[a].index) & set(runs[b].index))
-    return [scale * (seed_mean(runs[a], column, [s]).mean() - seed_mean(runs[b], column, [s]).mean())
-            for s in seeds]
+    return per_seed(*(scale * seed_scores(runs[m], column, seeds) for m in (a, b)))
 
 
 def _estimate_hint(estimate, expected, frame, a, b, column, scale, tol) -> str:

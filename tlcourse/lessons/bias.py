@@ -29,7 +29,7 @@ from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.freezing import two_rate_groups
-from .protocol import Paired, per_seed, Score, paired_bootstrap, search, stored
+from .protocol import Paired, paired, Score, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
           "Asian", "gay", "straight")  # identity words in the style of Dixon et al. (2018)
@@ -272,9 +272,7 @@ def gap_bootstrap(probe: pd.DataFrame, p_a, p_b, resamples: int = 10_000, seed: 
     seeds and the probe's template x adjective frames): frames are resampled with replacement, each
     keeping all its group variants, the same frames for a and b."""
     a, b = (np.array([_frames(probe, row) for row in np.atleast_2d(p)]) for p in (p_a, p_b))  # (seeds, frames, groups)
-    mean, low, high = paired_bootstrap(a, b, statistic=_gap, level=level, resamples=resamples, seed=seed,
-                                       over_seeds=True)
-    return Paired(mean, low, high, max(len(a), len(b)), tuple(per_seed(a, b, _gap)))
+    return paired(a, b, _gap, level=level, resamples=resamples, seed=seed)
 
 
 def seed_mean_scores(folder=None) -> dict:

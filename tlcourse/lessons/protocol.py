@@ -231,11 +231,6 @@ def seed_scores(runs, column: str, seeds) -> np.ndarray:
     return np.array([np.asarray(runs.loc[s, column], dtype=float) for s in seeds])
 
 
-def seed_mean(runs, column: str, seeds) -> np.ndarray:
-    """Per-item scores averaged over `seeds`: (items,)."""
-    return seed_scores(runs, column, seeds).mean(0)
-
-
 @dataclass(frozen=True)
 class Paired:
     """A paired difference a - b over seeds and items, as every lesson reports it."""
@@ -258,6 +253,13 @@ class Paired:
         return "per seed " + " / ".join(f"{d:{fmt}}" for d in self.per_seed)
 
 
+def paired(a, b, statistic=None, **bootstrap) -> Paired:
+    """statistic(a) - statistic(b), a and b (seeds, items, ...), as a Paired: the interval over seeds and items
+    (paired_bootstrap, over_seeds; `bootstrap`: its level, resamples, seed) and each seed's own difference."""
+    estimate = paired_bootstrap(a, b, statistic, over_seeds=True, **bootstrap)
+    return Paired(*estimate, max(len(a), len(b)), tuple(per_seed(a, b, statistic)))
+
+
 def seed_paired(frame, a: str, b: str, column: str, scale: float = 1.0) -> Paired:
     """Method a minus method b on the same test items, seeds and items resampled together
     (paired_bootstrap, over_seeds), in the column's unit times `scale`: over the seeds both ran, or, when
@@ -268,8 +270,7 @@ def seed_paired(frame, a: str, b: str, column: str, scale: float = 1.0) -> Paire
         seeds = dict.fromkeys((a, b), sorted(set(seeds[a]) & set(seeds[b])))
     if not all(seeds.values()):
         raise ValueError(f"{a} and {b} share no seed: run both first")
-    x, y = (scale * seed_scores(runs[m], column, seeds[m]) for m in (a, b))
-    return Paired(*paired_bootstrap(x, y, over_seeds=True), max(len(x), len(y)), tuple(per_seed(x, y)))
+    return paired(*(scale * seed_scores(runs[m], column, seeds[m]) for m in (a, b)))
 
 
 def paired_difference(runs, ref, column: str = "test_correct", scale: float = 100.0) -> str:

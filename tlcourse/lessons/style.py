@@ -31,7 +31,7 @@ from ..methods.generation import PROMPTS
 from ..methods.lm import pack_blocks, sample
 from ..methods.lora import add_lora, save_adapter
 from .llm_basics import block_losses
-from .protocol import Paired, paired_bootstrap, per_seed, stored, VERSION
+from .protocol import paired, stored, VERSION
 
 MODEL, DATA, METHOD = "smollm2-135m", "hamlet", "style-lora"
 EME_FORMS = ("thou", "thee", "thy", "thine", "hath", "doth", "dost", "hast", "'tis")  # Early Modern English
@@ -194,12 +194,8 @@ def style_differences(folder) -> dict:
     def per_1000(m):  # (resamples, samples, 2) -> (resamples,): forms per 1,000 words
         return 1000 * m[..., 0].sum(-1) / m[..., 1].sum(-1)
 
-    def compare(after, before, statistic=None):
-        estimate = paired_bootstrap(after, before, statistic, over_seeds=True)
-        return Paired(*estimate, len(after), tuple(per_seed(after, before, statistic)))
-
     eme = [np.stack([of(side, "eme"), of(side, "words")], -1) for side in ("after", "before")]
-    return {"style loss (nats per token)": compare(of("after", "block_loss"), of("before", "block_loss")),
-            "news loss (nats per token)": compare(of("after", "news_block_loss"), of("before", "news_block_loss")),
-            "Early Modern forms per 1,000 words": compare(*eme, statistic=per_1000),
-            "samples in the play's layout (points)": compare(100 * of("after", "layout"), 100 * of("before", "layout"))}
+    return {"style loss (nats per token)": paired(of("after", "block_loss"), of("before", "block_loss")),
+            "news loss (nats per token)": paired(of("after", "news_block_loss"), of("before", "news_block_loss")),
+            "Early Modern forms per 1,000 words": paired(*eme, statistic=per_1000),
+            "samples in the play's layout (points)": paired(100 * of("after", "layout"), 100 * of("before", "layout"))}

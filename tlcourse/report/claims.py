@@ -22,7 +22,7 @@ from ..engine.records import load_results
 from ..lessons import (bias, curves, domain_adaptation, llm_basics, preference_tuning, style, translation_sft,
                        verifiable_rewards, zero_shot)
 from ..lessons.method_grid import METHODS as GRID_METHODS
-from ..lessons.protocol import excludes_zero, ONE_SEED, run_cost, paired_bootstrap, Paired, per_seed, seed_paired, seed_scores
+from ..lessons.protocol import excludes_zero, ONE_SEED, paired, paired_bootstrap, Paired, run_cost, seed_paired, seed_scores
 
 SHOWN, NOT_SHOWN, OPPOSITE = "shown", "not shown", "opposite"
 UNTESTABLE, NOT_RECORDED, NOT_RUN = "not testable at this size", "not recorded", "not run"
@@ -179,7 +179,7 @@ def _ratio(num, den) -> Paired:
 
     num, den = np.broadcast_arrays(num, den)
     x, y = np.stack([num, den], -1), np.stack([0 * num, den], -1)  # (seeds, items, 2)
-    return Paired(*paired_bootstrap(x, y, statistic=ratio, over_seeds=True), len(x), tuple(per_seed(x, y, ratio)))
+    return paired(x, y, ratio)
 
 
 def _difference(runs, a: str, b: str, rule: Rule, what: str, **where) -> Part:
