@@ -70,6 +70,7 @@ curves: prefetch
 bench: prefetch
 	$(VENV)/bin/tlcourse bench trainer
 	$(VENV)/bin/tlcourse bench precision
+	$(VENV)/bin/tlcourse bench llm
 
 gpu-check: prefetch
 	bash scripts/gpu_check.sh

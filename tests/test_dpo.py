@@ -19,10 +19,11 @@ def tok():
 
 
 @pytest.fixture
-def policy(tiny):
+def policy(tiny, monkeypatch):
     """conftest's tiny Llama with LoRA adapters whose B is not zero (so the policy differs from its
-    reference, the adapters switched off)."""
+    reference, the adapters switched off); fp32 throughout, so log-probabilities compare exactly."""
     from tlcourse.methods.lora import add_lora
+    monkeypatch.setenv("TLCOURSE_PRECISION", "fp32")
     model = add_lora(tiny, r=4)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -50,16 +50,23 @@ def peak_memory_mb(device):
 
 
 def flops_per_token(model, seq_len: float) -> float:
-    """Training FLOPs per token: 6 N + 12 L d T (nanoGPT's estimate_mfu, PaLM appendix B).
+    """Training FLOPs per token: 6 N + 12 L d T (nanoGPT's estimate_mfu, PaLM appendix B), with
+    frozen weights counted 4 instead of 6.
 
-    N = parameters outside the embedding matrices (a lookup, not a matmul); 6 = 2 forward + 4
-    backward per weight; 12 L d T = attention scores and their use over T positions in L layers of
-    width d. Frozen layers skip weight gradients, so this overstates partial fine-tuning's work."""
+    N = parameters outside the embedding matrices (a lookup, not a matmul), plus an output layer
+    tied to the embedding (a matmul over the whole vocabulary); 6 = 2 forward + 2 for the input's
+    gradient + 2 for the weight's own gradient, which a frozen weight skips (LoRA: 4 per base
+    weight, 6 per adapter weight; an overstatement where nothing below a frozen layer trains).
+    12 L d T = attention scores and their use over T positions in L layers of width d."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    n = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+    weights = [p for p in model.parameters() if id(p) not in embeddings]
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and id(head.weight) in embeddings:
+        weights.append(head.weight)
+    n = sum(p.numel() * (6 if p.requires_grad else 4) for p in weights)
     cfg = getattr(model, "config", None)
     layers, width = getattr(cfg, "num_hidden_layers", 0), getattr(cfg, "hidden_size", 0)
-    return 6 * n + 12 * layers * width * seq_len
+    return n + 12 * layers * width * seq_len
 
 
 def model_flops_utilisation(device, flops_per_tok, tokens, seconds):

@@ -33,6 +33,7 @@ from . import quiet
 from .checkpoint import folder_mb, latest_checkpoint, load_checkpoint, save_checkpoint
 from .device import autocast, mixed_precision, model_device, pick_device
 from .failures import check_finite, is_out_of_memory, out_of_memory
+from .lm_loss import adapters_uncast, labelled_loss
 from .params import count_params, one_rate_groups
 from .schedules import make_schedule
 from .telemetry import LivePlot, Throughput, is_notebook, peak_memory_mb, progress_bar
@@ -303,7 +304,7 @@ class _Loop:
         t0 = time.perf_counter()
         for batch in batches:  # input_ids, attention_mask: (B, T); labels: (B,) classes or (B, T) next tokens
             with acc.accumulate(model):  # sums gradients; lets the optimizer step every grad_accum batches
-                loss = model(**batch).loss  # mean over the batch's examples (or tokens, for an LM)
+                loss = self.loss(batch)  # mean over the batch's examples (or tokens, for an LM)
                 acc.backward(loss)  # loss / grad_accum (and * loss scale in fp16), then backward
                 if acc.sync_gradients and cfg.max_grad_norm:
                     self.grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -324,6 +325,19 @@ class _Loop:
             self.evaluate()
         if cfg.checkpoint_every is None and not self.done():
             self.save()
+
+    def loss(self, batch):
+        """The model's own loss; for a plain causal LM in one process, the same loss with the output
+        layer applied only to the labelled positions (lm_loss.labelled_loss). One process only: with
+        several, the wrapped model's forward is what synchronises the gradients."""
+        if self.acc.num_processes == 1:
+            model = self.acc.unwrap_model(self.parts.model)
+            # the prepared forward autocasts; labelled_loss calls the layers themselves
+            with self.acc.autocast(), adapters_uncast(model, self.acc.mixed_precision != "no"):
+                loss = labelled_loss(model, batch)
+            if loss is not None:
+                return loss
+        return self.parts.model(**batch).loss
 
     def count(self, batch, loss):
         self.pos.batch += 1

@@ -33,7 +33,7 @@ from ..engine.records import lesson_results, mean_std, result_name, write_json, 
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.dpo import collator, DPOModel, preference_pairs, sequence_logps, with_reference_logps
 from ..methods.lm import IGNORE, pack_blocks
-from ..methods.lora import add_lora
+from ..methods.lora import add_lora, LLM_DROPOUT
 from ..methods.sft import collator as sft_collator
 from .distillation import teacher_key, teacher_run
 from .method_grid import saved_size_mb
@@ -68,6 +68,7 @@ class PreferenceSizes:
     seeds: tuple  # seeds of every method: adapters' start, batch order, the test samples
     news_blocks: int  # news blocks (the profile's lm_block_size tokens) for the drift perplexity
     gen_batch: int  # prompts per generation batch
+    lora_dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
 
 
 SIZES = {
@@ -296,7 +297,7 @@ def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSiz
     early-stopped on its loss on `val` with the best weights restored: (the peft model, the TrainResult)."""
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
-    model = add_lora(load_model(MODEL), r=sizes.lora_r)
+    model = add_lora(load_model(MODEL), r=sizes.lora_r, dropout=sizes.lora_dropout)
     cfg = _train_config(lr, seed, sizes, profile)
     if method in BETAS:
         result = fit(DPOModel(model, BETAS[method]), train, val, cfg, collate_fn=collator(tokenizer))

@@ -29,7 +29,7 @@ from ..engine.records import lesson_results, result_name, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.generation import PROMPTS
 from ..methods.lm import pack_blocks, sample
-from ..methods.lora import add_lora, save_adapter
+from ..methods.lora import add_lora, LLM_DROPOUT, save_adapter
 from .llm_basics import block_losses
 from .protocol import paired, stored, VERSION
 
@@ -49,6 +49,7 @@ class StyleSizes:
     new_tokens: int  # tokens per continuation
     news_blocks: int  # general-news blocks for the cost perplexity
     seeds: tuple  # seeds: adapters' start, batch order, the samples
+    lora_dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
 
 
 SIZES = {
@@ -133,7 +134,7 @@ def run_style(seed: int = 0, out_dir=None, skip_existing: bool = True, profile=N
     seed_everything(seed)
     model = load_model(MODEL)
     before = measure(model, tokenizer, data, sizes, seed)
-    model = add_lora(model, r=sizes.lora_r)
+    model = add_lora(model, r=sizes.lora_r, dropout=sizes.lora_dropout)
     config = TrainConfig(lr=sizes.lr, epochs=sizes.epochs, batch_size=sizes.batch_size, warmup_ratio=0.1,
                          group_by_length=False, log_every=1, seed=seed, progress=False)
     with PeakTracker() as mem:

@@ -133,7 +133,8 @@ def build_model(adapters: str | None, sizes, seed: int):
     model = load_model(MODEL)
     if adapters is None:
         return model
-    return add_lora(model, r=sizes.lora_r, target_modules=None if adapters == "q/v" else adapters)
+    return add_lora(model, r=sizes.lora_r, target_modules=None if adapters == "q/v" else adapters,
+                    dropout=sizes.lora_dropout)
 
 
 def rate_grid(method: str, sizes) -> tuple:
@@ -193,7 +194,8 @@ def run_pilot(out_dir=None, skip_existing: bool = True, profile=None) -> dict:
 
 def pilot_settings(sizes) -> dict:
     """The sizes a pilot depends on (not the fine-tunes' own, which the pilot chooses)."""
-    keys = ("max_words", "val_pairs", "batch_size", "lora_r", "gen_batch", "pilot_pairs", "pilot_epochs", "pilot_lr")
+    keys = ("max_words", "val_pairs", "batch_size", "lora_r", "lora_dropout", "gen_batch", "pilot_pairs", "pilot_epochs",
+            "pilot_lr")
     return {k: getattr(sizes, k) for k in keys} | {"system": SYSTEM}
 
 

@@ -14,7 +14,7 @@ from ..engine.config import get_profile
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.train import evaluate, fit, TrainConfig
 from .lm import pack_blocks, sample
-from .lora import add_lora
+from .lora import add_lora, LLM_DROPOUT
 
 PROMPTS = {  # course corpus -> prompts that open a passage in its style
     "hamlet": ["HAMLET\n", "Enter the KING\nKING CLAUDIUS\n"],
@@ -26,6 +26,7 @@ PROMPTS = {  # course corpus -> prompts that open a passage in its style
 class StyleConfig:
     data: str = "hamlet"  # course corpus of the style: "hamlet" or "python_code"
     r: int = 16  # LoRA rank
+    dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
     lr: float = 1e-3  # adapters start at zero and are small: a large rate, as for a new head
     block_share: float = 0.2  # share of the profile's lm_train_blocks trained on (CPU time)
     epochs: int = 1  # passes over the training blocks
@@ -88,7 +89,7 @@ def finetune_style(config: StyleConfig = StyleConfig(), model=None, tokenizer=No
     train, style, general = style_blocks(tokenizer, config, profile)
     before = block_perplexities(model, style, general)
     before_samples = style_samples(model, tokenizer, prompts, config)
-    model = add_lora(model, r=config.r)
+    model = add_lora(model, r=config.r, dropout=config.dropout)
     cfg = TrainConfig(lr=config.lr, epochs=config.epochs, batch_size=config.batch_size,
                       warmup_ratio=0.1, group_by_length=False, log_every=1, seed=config.seed)
     result = fit(model, train, None, cfg)

@@ -7,7 +7,10 @@
 """
 from pathlib import Path
 
+import torch
 from torch import nn
+
+from ..engine.device import mixed_precision, model_device
 
 TARGETS = {  # model_type -> attention projections LoRA adapts by default (as in the LoRA paper)
     "bert": ["query", "value"],
@@ -16,6 +19,9 @@ TARGETS = {  # model_type -> attention projections LoRA adapts by default (as in
 HEADS = ["classifier", "score"]  # new task heads: trained fully, saved with the adapter
 OUTPUTS = HEADS + ["lm_head"]  # output layers: never adapted
 ALL_LINEAR = "all-linear"  # target_modules value: every Linear layer but the output (TRL's and peft's name)
+# Adapter dropout for the LLM fine-tunes: none. With 0.1 a SmolLM2 LoRA step took ~1.5x as long on a
+# 2-core CPU (`tlcourse bench llm`); these runs keep their best validation epoch against overfitting.
+LLM_DROPOUT = 0.0
 
 
 def linear_names(model) -> list[str]:
@@ -51,9 +57,17 @@ def lora_config(model, r: int = 8, alpha: int | None = None, dropout: float = 0.
 
 
 def add_lora(model, **kwargs):
-    """Wrap `model` in a peft model whose only trainable weights are the adapters (and head)."""
+    """Wrap `model` in a peft model whose only trainable weights are the adapters (and head).
+
+    A causal LM's frozen weights are stored in bf16 where the course computes in bf16 (autocast
+    would cast them to bf16 at every forward anyway); the adapters stay fp32."""
     from peft import get_peft_model
-    return get_peft_model(model, lora_config(model, **kwargs))
+    model = get_peft_model(model, lora_config(model, **kwargs))
+    if hasattr(model.get_base_model(), "lm_head") and mixed_precision("auto", model_device(model).type) == "bf16":
+        for p in model.parameters():
+            if not p.requires_grad:
+                p.data = p.data.to(torch.bfloat16)
+    return model
 
 
 def save_adapter(model, folder) -> float:

@@ -17,6 +17,7 @@ from ..engine import reads
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset
+from .lora import LLM_DROPOUT
 from .sft import chat_ids, messages, SYSTEM
 from .zeroshot import batch_cache, prefix_kv
 
@@ -43,6 +44,7 @@ class TranslateSizes:
     pilot_pairs: tuple  # the sizing pilot's training-pair counts (run_pilot: validation only)
     pilot_epochs: int  # the pilot's epochs; validation loss and chrF after each
     pilot_lr: float  # the pilot's rate (LoRA q/v, answer-only loss)
+    lora_dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
 
 
 SIZES = {

@@ -229,3 +229,61 @@ def forgetting_table(before: dict, after: dict):
         changes = [paired_bootstrap(100 * correct[m], 100 * before[m]) for m in table.index]
         table[f"change, {name} (pts)"] = [f"{d:+.1f} ({low:+.1f} to {high:+.1f})" for d, low, high in changes]
     return table.round(1)
+
+
+def _bench(folder, name: str) -> dict | None:
+    path = Path(folder) / f"bench_{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def speed_table(folder):
+    """Every workload `make bench` times: examples per second, achieved TFLOP/s and its share of the
+    measured matmul peak of its precision (bench.peak_flops), from results/bench/*.json."""
+    rows = []
+    trainer, precision, llm = (_bench(folder, n) for n in ("trainer", "precision", "llm"))
+    for side in ("tlcourse", "trainer") if trainer else ():
+        flops = pd.Series([r["flops_per_s"] for r in trainer[side]["runs"]]).median()
+        rows.append({"workload": f"{trainer['model']} classifier, {side} loop", "precision": trainer["precision"],
+                     "examples/s": trainer[side]["examples_per_s_median"], "TFLOP/s": flops / 1e12,
+                     "share of peak": trainer[side]["share_of_peak"]})
+    for name in ("minilm_train", "minilm_embed", "smollm2_train") if precision else ():
+        for p in ("bf16", "fp32"):
+            per_s, flops = (pd.Series(precision[name][f"{p}_{k}"]).median() for k in ("per_s", "flops_per_s"))
+            rows.append({"workload": precision["workloads"][name].split(":")[0], "precision": p,
+                         "examples/s": per_s, "TFLOP/s": flops / 1e12, "share of peak": precision[name][f"{p}_share_of_peak"]})
+    for name in ("before", "all") if llm else ():
+        r = llm["recipes"][name]
+        rows.append({"workload": f"SmolLM2-135M LoRA step on lesson 10's chats, recipe {name!r} (bench llm)",
+                     "precision": llm["precision"],
+                     "examples/s": r["examples_per_s"], "TFLOP/s": r["flops_per_s"] / 1e12, "share of peak": r["share_of_peak"]})
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["examples/s"] = table["examples/s"].map(lambda v: f"{v:.3g}")
+        table["TFLOP/s"] = table["TFLOP/s"].map(lambda v: f"{v:.3f}")
+        table["share of peak"] = table["share of peak"].map(lambda v: f"{v:.1%}")
+    return table
+
+
+def levers_table(folder):
+    """bench_llm's recipes: what each changes from the course's earlier SmolLM2 LoRA step, examples
+    per second (median of the alternating rounds), the ratio to before, and the share of peak."""
+    llm = _bench(folder, "llm")
+    if llm is None:
+        return pd.DataFrame()
+    before = llm["recipes"]["before"]
+    rows = []
+    for name, r in llm["recipes"].items():
+        changed = [f"{k}={r[k]}" for k in ("dropout", "attention", "bf16_base", "labelled_loss", "cast_inputs")
+                   if r.get(k, True) != before.get(k, True)]
+        rows.append({"recipe": name, "changes": ", ".join(changed) or "—", "examples/s": f"{r['examples_per_s']:.2f}",
+                     "× before": f"{r['ratio']:.2f}", "share of peak": f"{r['share_of_peak']:.1%}"})
+    return pd.DataFrame(rows)
+
+
+def profile_table(folder):
+    """bench_llm's profiles: the five operators with the most self CPU time in one step, before and after."""
+    llm = _bench(folder, "llm")
+    rows = [{"recipe": name, "operator": r["op"], "share of the step": f"{r['share']:.1%}",
+             "ms": f"{r['self_ms']:.0f}", "calls": r["calls"]}
+            for name, ops in (llm or {}).get("profiles", {}).items() for r in ops]
+    return pd.DataFrame(rows)

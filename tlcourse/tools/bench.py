@@ -12,6 +12,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ from ..engine.device import mixed_precision
 from ..engine.loaders import load_dataset, load_model, load_tokenizer, resolve_model
 from ..engine.models import classifier
 from ..engine.records import hardware, versions
-from ..engine.telemetry import flops_per_token, model_flops_utilisation
+from ..engine.telemetry import flops_per_token, model_flops_utilisation, PEAK_FLOPS
 from ..engine.train import fit, TrainConfig
 from ..methods.features import embed
 from ..methods.lm import pack_blocks
@@ -34,6 +35,28 @@ SIDES = {
                "save_strategy='no', report_to='none', disable_tqdm=True, max_steps, batch size, lr, "
                "precision; optim default (adamw_torch_fused); same data collator",
 }
+
+
+def matmul_peak(dtype, n: int = 2048, reps: int = 5) -> float:
+    """FLOP/s of an n x n by n x n matmul in `dtype` (median of `reps`, after one warm-up)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times)
+
+
+@cache
+def peak_flops(precision: str) -> float:
+    """The peak a run in `precision` ("bf16", "fp16", "no") is measured against: a GPU's dense bf16
+    figure from telemetry.PEAK_FLOPS; on a CPU, matmul_peak in bf16, or fp32 for "no"."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return next((v for k, v in PEAK_FLOPS.items() if k in name), float("nan"))
+    return matmul_peak(torch.bfloat16 if precision == "bf16" else torch.float32)
 
 
 class CountingCollator:
@@ -116,7 +139,8 @@ def bench_trainer(model_dir, texts, labels, steps=30, batch_size=16, max_length=
     finally:
         logging.set_verbosity(verbosity)
     print(json.dumps({k: report[k] for k in ("ratio", "ratio_per_repeat")}
-                     | {s: report[s]["examples_per_s_median"] for s in ("tlcourse", "trainer")}, indent=1))
+                     | {s: report[s]["examples_per_s_median"] for s in ("tlcourse", "trainer")}
+                     | {f"{s} share of peak": report[s]["share_of_peak"] for s in ("tlcourse", "trainer")}, indent=1))
     if out_json:
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(report, indent=1, default=str) + "\n")
@@ -151,8 +175,12 @@ def _bench(model_dir, texts, labels, steps, batch_size, max_length, repeats, lr,
     report["ratio"] = report["tlcourse"]["examples_per_s_median"] / report["trainer"]["examples_per_s_median"]
     report["ratio_per_repeat"] = [a["examples_per_s"] / b["examples_per_s"]
                                   for a, b in zip(runs["tlcourse"], runs["trainer"])]
+    model, report["peak_flops"] = _model(model_dir, seed), peak_flops(precision)
+    for side, rs in runs.items():
+        for r in rs:
+            r["flops_per_s"] = flops_per_token(model, r["padded_tokens"] / (steps * batch_size)) * r["real_tokens"] / r["seconds"]
+        report[side]["share_of_peak"] = statistics.median(r["flops_per_s"] for r in rs) / report["peak_flops"]
     if gpu and torch.cuda.is_available():
-        model = _model(model_dir, seed)
         for side, rs in runs.items():
             report[side]["mfu"] = [model_flops_utilisation(torch.device("cuda"),
                                                            flops_per_token(model, r["padded_tokens"] / (steps * batch_size)),
@@ -182,7 +210,9 @@ PRECISION_WORKLOADS = {
 
 
 def _precision_workloads(texts, labels, steps):
-    """{name: run(precision) -> examples per second}, each on real course models and texts."""
+    """{name: run(precision) -> (examples per second, FLOP/s)}, each on real course models and texts.
+    FLOP/s: telemetry.flops_per_token at 64 positions times the real tokens per second; embedding
+    is a forward pass alone, a third of training's count."""
     from datasets import Dataset
     mini_tok, smol_tok = load_tokenizer("minilm-l6"), load_tokenizer("smollm2-135m")
     cls = tokenize(Dataset.from_dict({"text": texts[:16 * steps], "label": labels[:16 * steps]}), mini_tok, 64)
@@ -192,14 +222,19 @@ def _precision_workloads(texts, labels, steps):
     def train(model, data, batch, tok, precision):
         cfg = TrainConfig(lr=1e-5, max_steps=steps, batch_size=batch, mixed_precision=precision,
                           log_every=steps, progress=False)
-        return fit(model, data, None, cfg, tokenizer=tok).examples_per_s
+        result = fit(model, data, None, cfg, tokenizer=tok)
+        return result.examples_per_s, flops_per_token(model, 64) * result.tokens_per_s
+
+    embedded = texts[:64 * steps]
+    embed_tokens = sum(len(ids) for ids in mini_tok(embedded, truncation=True, max_length=64)["input_ids"])
 
     def embedding(precision):
         os.environ["TLCOURSE_PRECISION"] = "fp32" if precision == "no" else precision
         try:
             start = time.perf_counter()
-            embed(encoder, mini_tok, texts[:64 * steps], max_length=64, progress=False)
-            return 64 * steps / (time.perf_counter() - start)
+            embed(encoder, mini_tok, embedded, max_length=64, progress=False)
+            seconds = time.perf_counter() - start
+            return len(embedded) / seconds, flops_per_token(encoder, 64) / 3 * embed_tokens / seconds
         finally:
             os.environ.pop("TLCOURSE_PRECISION")
 
@@ -217,15 +252,21 @@ def bench_precision(steps: int = 4, repeats: int = 3, out_json="results/bench/be
     runs = _precision_workloads(list(train["text"][:1024]), list(train["label"][:1024]), steps)
     report = {"steps": steps, "repeats": repeats, "workloads": PRECISION_WORKLOADS,
               "hardware": hardware(), "versions": versions()}
+    report["peak_flops"] = {"bf16": peak_flops("bf16"), "fp32": peak_flops("no")}
     for name, run in runs.items():
         run("bf16"), run("no")  # warm-up: first-call costs paid by neither side
-        speeds = {"bf16": [], "no": []}
+        speeds, flops = {"bf16": [], "no": []}, {"bf16": [], "no": []}
         for r in range(repeats):
             for p in (("bf16", "no") if r % 2 == 0 else ("no", "bf16")):
-                speeds[p].append(run(p))
+                per_s, flop_s = run(p)
+                speeds[p].append(per_s), flops[p].append(flop_s)
         ratio = statistics.median(speeds["bf16"]) / statistics.median(speeds["no"])
-        report[name] = {"bf16_per_s": speeds["bf16"], "fp32_per_s": speeds["no"], "ratio": ratio}
-        print(f"{name:14s} bf16 / fp32 = {ratio:.2f}  ({PRECISION_WORKLOADS[name]})")
+        share = {p: statistics.median(flops[p]) / peak_flops(p) for p in flops}
+        report[name] = {"bf16_per_s": speeds["bf16"], "fp32_per_s": speeds["no"], "ratio": ratio,
+                        "bf16_flops_per_s": flops["bf16"], "fp32_flops_per_s": flops["no"],
+                        "bf16_share_of_peak": share["bf16"], "fp32_share_of_peak": share["no"]}
+        print(f"{name:14s} bf16 / fp32 = {ratio:.2f}; of each precision's matmul peak: bf16 {share['bf16']:.1%}, "
+              f"fp32 {share['no']:.1%}  ({PRECISION_WORKLOADS[name]})")
     if out_json:
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(report, indent=1, default=str) + "\n")

@@ -53,6 +53,10 @@ def _bench(args) -> int:
         from .bench import bench_precision
         bench_precision(repeats=args.repeats)
         return 0
+    if args.what == "llm":
+        from .bench_llm import bench_llm
+        bench_llm(repeats=args.repeats)
+        return 0
     from .bench import bench_course_model
     report = bench_course_model(args.steps, args.batch_size, args.max_length, args.repeats,
                                 args.gpu, args.out, args.model)
@@ -83,6 +87,10 @@ def _results(args) -> int:
             update_readme(markdown(precision_table(RESULTS / "cpu-fp32", RESULTS / "cpu-bf16")), "precision")
         for section, lesson_table in lesson_tables().items():
             update_readme(markdown(lesson_table(RESULTS / "cpu")), section)
+        from ..report.tables import levers_table, profile_table, speed_table
+        update_readme(markdown(speed_table(RESULTS / "bench")), "speed")
+        update_readme(markdown(levers_table(RESULTS / "bench")) + "\n\n" + markdown(profile_table(RESULTS / "bench")),
+                      "levers")
     print(table)
     return 0
 
@@ -144,9 +152,10 @@ def main(argv=None) -> int:
     bundle.add_argument("dir", nargs="?", default="bundle", help="where to write it (default: bundle/)")
     bundle.add_argument("--check", action="store_true", help="only check a copied bundle against its SHA256SUMS")
     bundle.set_defaults(func=_bundle)
-    bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer|precision`")
-    bench.add_argument("what", choices=["trainer", "precision"],
-                       help="trainer: tlcourse.fit vs transformers.Trainer; precision: bf16 vs fp32 throughput")
+    bench = sub.add_parser("bench", help="benchmarks: `tlcourse bench trainer|precision|llm`")
+    bench.add_argument("what", choices=["trainer", "precision", "llm"],
+                       help="trainer: tlcourse.fit vs transformers.Trainer; precision: bf16 vs fp32 throughput; "
+                            "llm: a SmolLM2 LoRA step against the matmul peak, lever by lever, and its profile")
     bench.add_argument("--steps", type=int, default=30)
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--max-length", type=int, default=64)
