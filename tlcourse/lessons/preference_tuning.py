@@ -254,15 +254,23 @@ def news_perplexity(model, tokenizer, sizes: PreferenceSizes, profile) -> float:
 @contextmanager
 def merged(model):
     """LoRA adapters folded into the weights for the duration (one matmul per layer, not three:
-    faster sampling), then taken out again, so the adapters can still be switched off."""
+    faster sampling), then taken out again, so the adapters can still be switched off. The base
+    weights are put back from a copy: subtracting the adapters again would leave rounding errors
+    in them (in bf16, up to a unit in the last place per merge), and a model merged at every step
+    would drift from its reference."""
     if not hasattr(model, "merge_adapter"):
         yield model
         return
+    bases = [layer.get_base_layer() for layer in model.modules() if hasattr(layer, "merged_adapters")]
+    saved = [base.weight.detach().clone() for base in bases]
     model.merge_adapter()
     try:
         yield model
     finally:
         model.unmerge_adapter()
+        with torch.no_grad():
+            for base, weight in zip(bases, saved):
+                base.weight.copy_(weight)
 
 
 def measure(model, tokenizer, judge: Judge, sizes: PreferenceSizes, profile, seed: int) -> dict:
