@@ -37,7 +37,8 @@ MODELS = {
 }
 TOKENIZERS = {**{name: name for name in MODELS}, "gpt2-bpe": "gpt2-bpe"}
 # A causal LM's attention on a CPU: torch's fused CPU attention has a slow backward at the course's
-# lengths (tens of tokens); `tlcourse bench llm` times a SmolLM2 LoRA step with each.
+# lengths (tens of tokens); `tlcourse bench llm` times a SmolLM2 LoRA step with each. For generation
+# with long (few-shot) prompts eager is the slower of the two.
 CPU_ATTENTION = "eager"
 TASKS = {  # task -> transformers auto class
     "causal-lm": "AutoModelForCausalLM",
