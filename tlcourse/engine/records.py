@@ -120,9 +120,9 @@ def mean_std(values, decimals: int | None = None) -> str:
 
 def format_mean_std(mean: float, std: float, decimals: int | None = None) -> str:
     """The course's one format for mean ± std: both with the same decimals; decimals=None: enough
-    for three significant digits of the mean."""
+    for three significant digits of the mean, at most four (a mean nearer zero than that is noise)."""
     if decimals is None:
-        decimals = max(0, 2 - math.floor(math.log10(abs(mean)))) if mean and math.isfinite(mean) else 1
+        decimals = min(4, max(0, 2 - math.floor(math.log10(abs(mean))))) if mean and math.isfinite(mean) else 1
     return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
