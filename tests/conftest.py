@@ -20,6 +20,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def tok():
+    """SmolLM2's tokenizer (a module may define its own)."""
+    import tlcourse
+    return tlcourse.load_tokenizer("smollm2-135m")
+
+
 @pytest.fixture
 def tiny(tok):
     """A randomly initialised 2-layer Llama with SmolLM2's vocabulary (`tok`, the module's tokenizer

@@ -14,11 +14,6 @@ PAIRS = [("Une réponse douce calme la fureur.", "A gentle answer turns away wra
          ("La langue des sages rend la science aimable.", "The tongue of the wise commends knowledge.")]
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return tlcourse.load_tokenizer("smollm2-135m")
-
-
 def _batch(tok, answer_only=True):
     return collator(tok)(list(encode_pairs(tok, *zip(*PAIRS), answer_only=answer_only)))  # (B, T) each, padded
 

@@ -75,12 +75,6 @@ def test_development_and_test_openings_are_disjoint_runs_of_the_test_split():
         pr.prompts("held-out", sizes)
 
 
-@pytest.fixture(scope="module")
-def tok():
-    import tlcourse
-    return tlcourse.load_tokenizer("smollm2-135m")
-
-
 def test_merging_for_sampling_leaves_the_base_weights_exactly_as_they_were(tiny):
     import torch
     from tlcourse.methods.lora import add_lora, ALL_LINEAR
