@@ -4,7 +4,7 @@ import torch
 
 import tlcourse
 from tlcourse.engine.params import count_params
-from tlcourse.methods.lora import add_lora, merge, save_adapter
+from tlcourse.methods.lora import add_lora, ALL_LINEAR, merge, save_adapter
 
 
 @pytest.fixture
@@ -55,9 +55,22 @@ def test_lora_on_smollm2_targets_attention():
 
 def test_all_linear_adapts_every_block_layer_but_not_the_head():
     from tlcourse.engine.models import classifier as course_classifier
-    from tlcourse.methods.lora import ALL_LINEAR
     model = add_lora(course_classifier("minilm-l6", 2, seed=0), r=4, target_modules=ALL_LINEAR)
     adapted = {n.rsplit(".lora_A", 1)[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters() if ".lora_A" in n}
     assert adapted == {"query", "key", "value", "dense"}
     head = [n for n, p in model.named_parameters() if "classifier" in n and p.requires_grad]
     assert head and not any("lora" in n for n in head)  # the new head trains fully, unadapted
+
+
+def test_a_bf16_lora_model_generates_with_a_contiguous_input_to_its_output_layer(tok, tiny, monkeypatch):
+    """generate() slices the last position for the output layer; a strided bf16 input sends torch's CPU
+    matmul down a path that expands the weight per row (gigabytes for SmolLM2): add_lora's hook copies it."""
+    monkeypatch.setenv("TLCOURSE_PRECISION", "bf16")
+    model = add_lora(tiny, r=4, target_modules=ALL_LINEAR)
+    contiguous = []
+    model.get_output_embeddings().register_forward_pre_hook(lambda m, args: contiguous.append(args[0].is_contiguous()))
+    ids = torch.tensor([tok("Dieu est amour et la paix", add_special_tokens=False)["input_ids"]] * 3)  # (3, T)
+    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=2, do_sample=False,
+                   pad_token_id=tok.pad_token_id)
+    assert {p.dtype for p in model.get_output_embeddings().parameters()} == {torch.bfloat16}
+    assert contiguous and all(contiguous)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .attention import cpu_attention
 from .device import autocast, model_device
 
 
@@ -72,7 +73,7 @@ def continuations(model, tokenizer, prompt_ids, n: int, new_tokens: int, batch_s
         width = max(map(len, rows))
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with autocast(model):
+        with autocast(model), cpu_attention(model, "inference"):
             gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
                                  num_return_sequences=n, pad_token_id=pad, **how)  # (B * n, T + new)
         out += [_until_end(row, tokenizer.eos_token_id) for row in gen[:, width:].tolist()]

@@ -17,7 +17,6 @@ from . import assets
 from .assets import AssetError, CACHE, require_verified
 from .config import ROOT, offline
 from .corpora import class_balance, DATASETS, label_check
-from .device import pick_device
 from .quiet import no_data_bars, no_weight_bars
 
 
@@ -36,10 +35,6 @@ MODELS = {
                            "all-MiniLM-L6-v2, BertModel, 22.7M params"),
 }
 TOKENIZERS = {**{name: name for name in MODELS}, "gpt2-bpe": "gpt2-bpe"}
-# A causal LM's attention on a CPU: torch's fused CPU attention has a slow backward at the course's
-# lengths (tens of tokens); `tlcourse bench llm` times a SmolLM2 LoRA step with each. For generation
-# with long (few-shot) prompts eager is the slower of the two.
-CPU_ATTENTION = "eager"
 TASKS = {  # task -> transformers auto class
     "causal-lm": "AutoModelForCausalLM",
     "classification": "AutoModelForSequenceClassification",
@@ -152,8 +147,6 @@ def load_model(name: str, task: str | None = None, dtype=None, **kwargs):
         raise ValueError("trust_remote_code is off in this course: load models whose code ships "
                          "with transformers, or load it yourself if you trust its author")
     path = resolve_model(name)  # fails in seconds, before transformers is imported
-    if task == "causal-lm" and pick_device() == "cpu":
-        kwargs.setdefault("attn_implementation", CPU_ATTENTION)
     import transformers
     no_weight_bars()
     auto = getattr(transformers, TASKS[task])

@@ -30,6 +30,7 @@ from transformers import DataCollatorWithPadding, default_data_collator
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from . import quiet
+from .attention import cpu_attention
 from .checkpoint import folder_mb, latest_checkpoint, load_checkpoint, save_checkpoint
 from .device import autocast, mixed_precision, model_device, pick_device
 from .failures import check_finite, is_out_of_memory, out_of_memory
@@ -160,7 +161,8 @@ def fit(model, train_dataset, eval_dataset=None, config=None, collate_fn=None, p
         torch.cuda.reset_peak_memory_stats(acc.device)
     loop = _Loop(acc, parts, cfg, pos)
     try:
-        loop.run()
+        with cpu_attention(acc.unwrap_model(model), "training"):
+            loop.run()
     except RuntimeError as err:  # torch.OutOfMemoryError is one; CPU allocators raise a plain RuntimeError
         if not is_out_of_memory(err):
             raise

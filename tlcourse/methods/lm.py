@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..engine.attention import cpu_attention
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.infer import length_batches
@@ -111,8 +112,9 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 40, temperature:
     ids = torch.tensor([_ids(tokenizer, prompt)], device=model_device(model))  # (1, T)
     how = (dict(do_sample=True, temperature=temperature, top_k=top_k or 0, num_return_sequences=n)
            if temperature > 0 else dict(do_sample=False))
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         pad_token_id=tokenizer.pad_token_id, **how)  # (n, T + new)
+    with autocast(model), cpu_attention(model, "inference"):
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.pad_token_id, **how)  # (n, T + new)
     return tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..engine import reads
+from ..engine.attention import cpu_attention
 from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset
@@ -150,16 +151,17 @@ def translate(model, tokenizer, sources, references, examples=(), batch_size: in
     budgets, device = token_budgets(tokenizer, references), model_device(model)
     model.eval()
     hypotheses, new_tokens, start = [""] * len(prompts), 0, time.perf_counter()
-    with autocast(model):
-        kv = prefix_kv(model.get_decoder(), torch.tensor([prompts[0][:P]], device=device))  # per layer (1, H, P, D)
-    order = np.argsort([len(p) for p in prompts], kind="stable")
-    for batch in np.array_split(order, math.ceil(len(order) / batch_size)):
-        ids, mask = _pad_middle(prompts[0][:P], [prompts[i][P:] for i in batch], tokenizer.pad_token_id, device)
-        answers = _generate(model, tokenizer, ids, mask, kv, max(budgets[i] for i in batch))  # (B, N)
-        ended = (answers == tokenizer.eos_token_id).cumsum(1) > 0  # (B, N): at or after end-of-turn
-        new_tokens += int((~ended).sum() + ended.any(1).sum())
-        for i, text in zip(batch, tokenizer.batch_decode(answers, skip_special_tokens=True)):
-            hypotheses[i] = first_line(text)
+    with cpu_attention(model, "inference"):
+        with autocast(model):
+            kv = prefix_kv(model.get_decoder(), torch.tensor([prompts[0][:P]], device=device))  # per layer (1, H, P, D)
+        order = np.argsort([len(p) for p in prompts], kind="stable")
+        for batch in np.array_split(order, math.ceil(len(order) / batch_size)):
+            ids, mask = _pad_middle(prompts[0][:P], [prompts[i][P:] for i in batch], tokenizer.pad_token_id, device)
+            answers = _generate(model, tokenizer, ids, mask, kv, max(budgets[i] for i in batch))  # (B, N)
+            ended = (answers == tokenizer.eos_token_id).cumsum(1) > 0  # (B, N): at or after end-of-turn
+            new_tokens += int((~ended).sum() + ended.any(1).sum())
+            for i, text in zip(batch, tokenizer.batch_decode(answers, skip_special_tokens=True)):
+                hypotheses[i] = first_line(text)
     return Translations(hypotheses, time.perf_counter() - start, new_tokens)
 
 
