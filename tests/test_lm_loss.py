@@ -1,5 +1,6 @@
 """engine.lm_loss: the loss on labelled positions alone is the loss transformers computes, with the
-same gradients, with and without LoRA; the training loop uses it and falls back elsewhere."""
+same gradients, with and without LoRA; the training loop uses it and falls back elsewhere. And
+engine.attention: the loop trains a causal LM with eager attention, generation inside it runs fused."""
 import pytest
 import torch
 
@@ -9,9 +10,7 @@ from tlcourse.engine.train import fit, TrainConfig
 from tlcourse.methods.lora import add_lora, ALL_LINEAR
 from tlcourse.methods.sft import collator, encode_pairs
 
-PAIRS = [("Une réponse douce calme la fureur.", "A gentle answer turns away wrath."),
-         ("Dieu est amour.", "God is love."),
-         ("La langue des sages rend la science aimable.", "The tongue of the wise commends knowledge.")]
+from test_sft import PAIRS  # three French-English verse pairs
 
 
 def _batch(tok, answer_only=True):

@@ -216,26 +216,25 @@ def system_turn_cost(tokenizer, pairs, sizes, steps: int = 8) -> dict:
 
 
 def pilot_curve(tokenizer, train_pairs, val, sizes) -> list[dict]:
-    """One pilot fit on `train_pairs`: validation loss and chrF after each epoch (no best weights
-    restored: each row is the model as that epoch left it)."""
+    """One pilot fit on `train_pairs`: validation loss (fit's own evaluation, as in the rate searches)
+    and chrF after each epoch (no best weights restored: each row is the model as that epoch left it)."""
     train = encode_pairs(tokenizer, train_pairs.source, train_pairs.target)
     val_enc = encode_pairs(tokenizer, val.source, val.target)
-    model, rows, start = build_model("q/v", sizes, 0), [], time.perf_counter()
+    model, scored, start = build_model("q/v", sizes, 0), {}, time.perf_counter()
 
     def score(epoch: int):
         hyps = translate(model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch)
-        loss = evaluate(model, val_enc, batch_size=16, collate_fn=collator(tokenizer))["loss"]
-        rows.append({"pairs": len(train), "epoch": epoch, "val_loss": loss,
-                     "val_chrf": corpus_scores(hyps.hypotheses, val.target)["chrf"],
-                     "seconds": time.perf_counter() - start})
+        scored[epoch] = corpus_scores(hyps.hypotheses, val.target)["chrf"], time.perf_counter() - start
         model.train()
 
-    config = TrainConfig(lr=sizes.pilot_lr, epochs=sizes.pilot_epochs, batch_size=sizes.batch_size,
+    config = TrainConfig(lr=sizes.pilot_lr, epochs=sizes.pilot_epochs, batch_size=sizes.batch_size, eval_batch_size=16,
                          warmup_ratio=0.1, seed=0, restore_best=False, log_every=1, progress=False)
-    fit(model, train, None, config, collate_fn=collator(tokenizer),
-        on_epoch=lambda epoch: epoch and score(epoch))
+    result = fit(model, train, val_enc, config, collate_fn=collator(tokenizer),
+                 on_epoch=lambda epoch: epoch and score(epoch))
     score(sizes.pilot_epochs)
-    return rows
+    losses = {round(row["epoch"]): row["eval_loss"] for row in result.history if "eval_loss" in row}
+    return [{"pairs": len(train), "epoch": epoch, "val_loss": losses[epoch], "val_chrf": chrf, "seconds": seconds}
+            for epoch, (chrf, seconds) in scored.items()]
 
 
 def run_sft(method: str, seed: int = 0, out_dir=None, skip_existing: bool = True, profile=None) -> dict:

@@ -73,7 +73,7 @@ class Run:
         self.model = add_lora(model, r=16, target_modules=ALL_LINEAR, dropout=recipe.dropout)
         if not recipe.bf16_base:
             self.model.float()
-        self.recipe, self.seconds, self.tokens, self.examples = recipe, [], 0, 0
+        self.recipe, self.seconds = recipe, []
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-4,
                                            fused=True)
         self.model.train()
@@ -92,8 +92,6 @@ class Run:
         for batch in batches:
             self.step(batch)
         self.seconds.append(time.perf_counter() - start)
-        self.examples, self.tokens = len(batches) * len(batches[0]["input_ids"]), sum(
-            int(b["attention_mask"].sum()) for b in batches)
 
 
 def profile_step(run: Run, batch, rows: int = 5) -> list[dict]:
@@ -115,22 +113,23 @@ def bench_llm(steps: int = 4, repeats: int = 3, out_json="results/bench/bench_ll
     print(f"matmul peak: fp32 {peaks['fp32'] / 1e12:.2f} TFLOP/s, bf16 {peaks['bf16'] / 1e12:.2f} TFLOP/s; "
           f"the runs compute in {precision}", flush=True)
     batches = lesson10_batches(steps + 1)
+    timed = batches[:steps]  # the last batch warms up
+    examples, tokens = steps * len(batches[0]["input_ids"]), sum(int(b["attention_mask"].sum()) for b in timed)
     runs = {name: Run(recipe) for name, recipe in RECIPES.items()}
     for run in runs.values():
         run.step(batches[-1])  # warm-up: first-call costs paid outside the timing
     names = list(runs)
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            runs[name].timed(batches[:steps])
+            runs[name].timed(timed)
     report = {"steps": steps, "repeats": repeats, "batch": "8 lesson-10 chats, answer-only loss, LoRA r=16 on "
               "every linear layer", "precision": precision, "peak_flops": peaks, "recipes": {},
               "hardware": hardware(), "versions": versions()}
     before = None
     for name, run in runs.items():
-        per_s = run.examples / statistics.median(run.seconds)
+        per_s = examples / statistics.median(run.seconds)
         before = before or per_s
-        seq_len = run.tokens / run.examples
-        flops = flops_per_token(run.model, seq_len) * run.tokens / statistics.median(run.seconds)
+        flops = flops_per_token(run.model, tokens / examples) * tokens / statistics.median(run.seconds)
         report["recipes"][name] = asdict(run.recipe) | {
             "examples_per_s": per_s, "seconds": run.seconds, "ratio": per_s / before,
             "flops_per_s": flops, "share_of_peak": flops / peak}
