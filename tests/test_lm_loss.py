@@ -1,6 +1,5 @@
 """engine.lm_loss: the loss on labelled positions alone is the loss transformers computes, with the
-same gradients, with and without LoRA; the training loop uses it and falls back elsewhere. And
-engine.attention: the loop trains a causal LM with eager attention, generation inside it runs fused."""
+same gradients, with and without LoRA; the training loop uses it and falls back elsewhere."""
 import pytest
 import torch
 
@@ -55,22 +54,3 @@ def test_fit_trains_a_causal_lm_on_the_labelled_loss(tok, tiny, monkeypatch):
                  collate_fn=collator(tok))
     assert len(calls) == 2 and result.train_loss > 0
 
-
-def test_fit_trains_a_causal_lm_with_eager_attention_and_gives_the_model_back_as_it_was(tok, tiny, monkeypatch):
-    seen = []
-    monkeypatch.setattr("tlcourse.engine.train.labelled_loss",
-                        lambda model, batch: seen.append(tiny.config._attn_implementation) or labelled_loss(model, batch))
-    tiny.set_attn_implementation("sdpa")
-    fit(tiny, encode_pairs(tok, *zip(*PAIRS)), None, TrainConfig(lr=1e-3, max_steps=1, batch_size=3, progress=False),
-        collate_fn=collator(tok))
-    assert seen == ["eager"] and tiny.config._attn_implementation == "sdpa"
-
-
-def test_generation_inside_fit_runs_with_fused_attention(tok, tiny):
-    from tlcourse.engine.infer import continuations
-    seen = []
-    tiny.model.register_forward_pre_hook(lambda m, *_: seen.append(tiny.config._attn_implementation))
-    prompt = tok("Dieu est amour", add_special_tokens=False)["input_ids"]
-    fit(tiny, encode_pairs(tok, *zip(*PAIRS)), None, TrainConfig(lr=1e-3, max_steps=2, batch_size=3, progress=False),
-        collate_fn=collator(tok), on_epoch=lambda epoch: continuations(tiny, tok, [prompt], 1, 2, do_sample=False))
-    assert "sdpa" in seen and seen[-1] == "eager"

@@ -68,15 +68,15 @@ def continuations(model, tokenizer, prompt_ids, n: int, new_tokens: int, batch_s
     how: generate()'s sampling settings (do_sample, temperature, top_k, top_p)."""
     model.eval()
     pad, device, out = tokenizer.pad_token_id, model_device(model), []
-    for i in range(0, len(prompt_ids), batch_size):
-        rows = prompt_ids[i:i + batch_size]
-        width = max(map(len, rows))
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with autocast(model), cpu_attention(model, "inference"):
+    with autocast(model), cpu_attention(model, "inference"):
+        for i in range(0, len(prompt_ids), batch_size):
+            rows = prompt_ids[i:i + batch_size]
+            width = max(map(len, rows))
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # (B, T), padded left
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
             gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
                                  num_return_sequences=n, pad_token_id=pad, **how)  # (B * n, T + new)
-        out += [_until_end(row, tokenizer.eos_token_id) for row in gen[:, width:].tolist()]
+            out += [_until_end(row, tokenizer.eos_token_id) for row in gen[:, width:].tolist()]
     return [out[j * n:(j + 1) * n] for j in range(len(prompt_ids))]
 
 
