@@ -91,7 +91,7 @@ def test_impossible_train_config_values(field, value):
 
 
 def test_unknown_method_is_refused():
-    from tlcourse.lessons.method_grid import Experiment
+    from tlcourse.experiments.method_grid import Experiment
     with pytest.raises(ValueError, match="unknown method 'prompt-tuning'.*lora"):
         Experiment("prompt-tuning")
 

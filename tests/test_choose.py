@@ -167,7 +167,7 @@ def test_zero_shot_answer_pairs_every_curve_point_on_the_same_reviews(tmp_path):
     from tlcourse.engine.data import data_hash
     from tlcourse.engine.records import write_result
     from tlcourse.lessons.curves import CurveConfig, zero_shot_answer
-    from tlcourse.lessons.protocol import VERSION
+    from tlcourse.experiments.protocol import VERSION
 
     def write(method, seed, correct, train_size, eval_size=8, **extra):
         stamp = {"data_hash": data_hash(CurveConfig().splits()), "protocol": {"version": VERSION, "eval_size": eval_size}}

@@ -8,8 +8,8 @@ import pytest
 from tlcourse.engine.config import RESULTS
 from tlcourse.lessons import preference_tuning as pr
 from tlcourse.lessons import translation_sft as ts
-from tlcourse.lessons.protocol import differences, VERSION
-from tlcourse.methods.translate import translate_sizes
+from tlcourse.experiments.protocol import differences, VERSION
+from tlcourse.lessons.translation_sft import translate_sizes
 
 CPU = RESULTS / "cpu"
 

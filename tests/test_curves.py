@@ -6,7 +6,7 @@ from tlcourse.engine.config import get_profile
 from tlcourse.lessons.curves import (COLUMNS, CurveConfig, baselines, crossing, curve_table, describe_crossing,
                              lead_changes, sizes, step_budget)
 from tlcourse.engine.data import data_hash
-from tlcourse.lessons.protocol import VERSION as PROTOCOL_VERSION
+from tlcourse.experiments.protocol import VERSION as PROTOCOL_VERSION
 from tlcourse.report.tables import course_table
 from tlcourse.engine.records import write_result
 

@@ -72,8 +72,8 @@ def test_students_are_chosen_on_validation_and_compared_on_the_same_items(tmp_pa
     import json
     from dataclasses import replace
     import numpy as np
-    from tlcourse.lessons.distillation import (COMPARISONS, Student, choose, distill_differences, distill_table,
-                                       run_student, teacher_run)
+    from tlcourse.experiments.teacher import teacher_run
+    from tlcourse.lessons.distillation import COMPARISONS, Student, choose, distill_differences, distill_table, run_student
     teacher = teacher_run(out_dir=tmp_path)
     choice = choose(Student(body="bow", targets="hard"), {"lr": (1e-4, 3e-2)}, teacher, out_dir=tmp_path)
     hard, rows = choice.value, choice.candidates

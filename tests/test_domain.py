@@ -31,7 +31,7 @@ def _tiny_llama(tok):
 
 
 def test_continued_pretraining_lowers_domain_perplexity():
-    from tlcourse.lessons.llm_basics import block_losses
+    from tlcourse.methods.lm import block_losses
     from tlcourse.methods.lm import pack_blocks
     tok = tlcourse.load_tokenizer("smollm2-135m")
     model = _tiny_llama(tok)

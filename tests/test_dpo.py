@@ -87,7 +87,7 @@ def test_same_loss_as_trl_dpo_trainer_on_one_batch(tok, policy, tmp_path):
 
 
 def test_kl_estimate_is_the_mean_log_ratio_and_zero_without_adapters(tok, policy):
-    from tlcourse.lessons.preference_tuning import mean_kl
+    from tlcourse.methods.dpo import mean_kl
     pairs = _pairs(tok)
     prompts, conts = list(pairs["prompt_ids"]), [[c] for c in pairs["chosen_ids"]]
     batch = collator(tok)(list(with_reference_logps(policy, pairs, tok)))

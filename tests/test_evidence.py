@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tlcourse.checks.evidence import check_gap
-from tlcourse.lessons.protocol import seed_paired
+from tlcourse.experiments.protocol import seed_paired
 
 ITEMS, SEEDS = 400, (0, 1, 2)
 

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from tlcourse.engine.config import LESSON_TIMES, LESSON_TIMES_FRESH, RESULTS, ROOT
-from tlcourse.methods.translate import translate_sizes
+from tlcourse.lessons.translation_sft import SIZES
 from tlcourse.tools import freshness
 from tlcourse.tools.runbook import run_notebook
 
@@ -22,7 +22,7 @@ def executed(tmp_path_factory):
     code = ["import json, tlcourse",
             f"from tlcourse.engine.config import RESULTS\nrecord = json.loads((RESULTS / 'cpu' / {READ!r}).read_text())",
             "names = sorted(p.name for p in (RESULTS / 'cpu').glob('before__*'))",
-            "from tlcourse.methods.translate import translate_sizes\nsizes = translate_sizes()",
+            "from tlcourse.lessons.translation_sft import translate_sizes\nsizes = translate_sizes()",
             "import tempfile\nwith tempfile.TemporaryDirectory() as d:  # removed by listing a descriptor\n"
             "    open(f'{d}/x', 'w').close()"]
     path = folder / "lesson.ipynb"
@@ -35,7 +35,7 @@ def test_the_runbook_records_what_a_lesson_read(executed):
     record = executed.metadata[freshness.KEY]
     assert list(record["files"]) == [f"results/cpu/{READ}"]
     assert list(record["folders"]) == ["results/cpu"]
-    assert set(record["sizes"]) == {"translation"}
+    assert set(record["sizes"]) == {"tlcourse.lessons.translation_sft:translate_sizes"}
     assert freshness.stale(executed) == []
 
 
@@ -57,9 +57,9 @@ def test_changed_code_or_sizes_make_the_lesson_stale(executed, monkeypatch):
     edited = nbformat.from_dict(executed)
     edited.cells[-1].source += "\nsizes = None"
     assert freshness.stale(edited) == ["its code cells changed"]
-    resized = replace(translate_sizes(), train_pairs=translate_sizes().train_pairs + 1)
-    monkeypatch.setitem(freshness.SIZE_TABLES, "translation", lambda profile: resized)
-    assert freshness.stale(executed) == ["the translation sizes changed"]
+    profile = executed.metadata[freshness.KEY]["profile"]
+    monkeypatch.setitem(SIZES, profile, replace(SIZES[profile], train_pairs=SIZES[profile].train_pairs + 1))
+    assert freshness.stale(executed) == ["the sizes of tlcourse.lessons.translation_sft:translate_sizes changed"]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])

@@ -2,7 +2,7 @@
 import pytest
 
 import tlcourse
-from tlcourse.lessons.method_grid import Experiment, run
+from tlcourse.experiments.method_grid import Experiment, run
 
 pytestmark = pytest.mark.gpu
 

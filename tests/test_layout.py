@@ -1,15 +1,16 @@
 """The package's import graph, read from the source with ast: layers import only from the layers
-below them, and no module imports one that imports it back."""
+below them, a lesson never imports another lesson, and no chain of imports comes back to where it started."""
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tlcourse"
+LAYERS = ("engine", "methods", "experiments", "lessons", "report", "checks", "tools")  # each imports only from those before it
 
 
-def _modules() -> dict[str, Path]:
+def _modules(package: Path = PACKAGE) -> dict[str, Path]:
     names = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
         names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return names
 
@@ -28,14 +29,29 @@ def _imports(name: str, path: Path, modules) -> set[str]:
     return found - {name}
 
 
-def test_no_module_imports_one_that_imports_it_back():
-    modules = _modules()
-    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    cycles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if a in graph.get(b, ())})
-    assert not cycles, f"import cycles: {cycles}"
+def _graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    modules = _modules(package)
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
-LAYERS = ("engine", "methods", "lessons", "report", "checks", "tools")  # each imports only from those before it
+def _cycle(graph) -> list[str]:
+    """One chain of imports that comes back to its start, of any length ([] when there is none)."""
+    done, path = set(), []
+
+    def visit(node):
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return []
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if found := visit(target):
+                return found
+        path.pop()
+        done.add(node)
+        return []
+
+    return next((c for node in sorted(graph) if (c := visit(node))), [])
 
 
 def _layer(module: str) -> int | None:
@@ -43,12 +59,23 @@ def _layer(module: str) -> int | None:
     return LAYERS.index(parts[1]) if len(parts) > 2 and parts[1] in LAYERS else None
 
 
+def _lesson_to_lesson(graph) -> list[tuple[str, str]]:
+    lesson = LAYERS.index("lessons")
+    return sorted((a, b) for a, targets in graph.items() for b in targets if _layer(a) == lesson == _layer(b))
+
+
+def test_no_chain_of_imports_comes_back_to_its_start():
+    assert _cycle(_graph()) == []
+
+
 def test_each_layer_imports_only_from_the_layers_below():
-    modules = _modules()
-    upward = sorted((name, target) for name, path in modules.items() if _layer(name) is not None
-                    for target in _imports(name, path, modules)
-                    if _layer(target) is not None and _layer(target) > _layer(name))
+    upward = sorted((name, target) for name, targets in _graph().items() if _layer(name) is not None
+                    for target in targets if _layer(target) is not None and _layer(target) > _layer(name))
     assert not upward, "imports from a higher layer: " + ", ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_no_lesson_imports_another():
+    assert _lesson_to_lesson(_graph()) == [], "what two lessons share moves down to experiments/, methods/ or engine/"
 
 
 def test_every_module_lives_in_a_layer():
@@ -57,10 +84,24 @@ def test_every_module_lives_in_a_layer():
     assert sorted(m for m in modules if m.count(".") == 1) == sorted(f"tlcourse.{layer}" for layer in LAYERS)
 
 
+def _plant(root: Path, files: dict) -> Path:
+    for name, text in files.items():
+        path = root / "tlcourse" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "tlcourse"
+
+
 def test_the_graph_sees_upward_and_function_level_imports(tmp_path):
-    (tmp_path / "tlcourse" / "engine").mkdir(parents=True)
-    low = tmp_path / "tlcourse" / "engine" / "low.py"
-    low.write_text("def f():\n    from ..lessons.high import g\n")
-    modules = {"tlcourse.engine.low": low, "tlcourse.lessons.high": low}
-    found = _imports("tlcourse.engine.low", low, modules)
-    assert found == {"tlcourse.lessons.high"} and _layer("tlcourse.lessons.high") > _layer("tlcourse.engine.low")
+    graph = _graph(_plant(tmp_path, {"engine/low.py": "def f():\n    from ..lessons.high import g\n",
+                                     "lessons/high.py": "g = 1\n"}))
+    assert graph["tlcourse.engine.low"] == {"tlcourse.lessons.high"}
+    assert _layer("tlcourse.lessons.high") > _layer("tlcourse.engine.low")
+
+
+def test_a_planted_lesson_to_lesson_import_and_three_module_cycle_are_found(tmp_path):
+    graph = _graph(_plant(tmp_path, {"lessons/one.py": "from .two import x\n", "lessons/two.py": "x = 1\n",
+                                     "methods/a.py": "from .b import f\n", "methods/b.py": "from .c import f\n",
+                                     "methods/c.py": "def f():\n    from .a import g\n"}))
+    assert _lesson_to_lesson(graph) == [("tlcourse.lessons.one", "tlcourse.lessons.two")]
+    assert _cycle(graph) == ["tlcourse.methods.a", "tlcourse.methods.b", "tlcourse.methods.c", "tlcourse.methods.a"]

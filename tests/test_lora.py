@@ -4,7 +4,7 @@ import torch
 
 import tlcourse
 from tlcourse.engine.params import count_params
-from tlcourse.methods.lora import add_lora, ALL_LINEAR, merge, save_adapter
+from tlcourse.methods.lora import add_lora, ALL_LINEAR, merge, merged, save_adapter
 
 
 @pytest.fixture
@@ -74,3 +74,18 @@ def test_a_bf16_lora_model_generates_with_a_contiguous_input_to_its_output_layer
                    pad_token_id=tok.pad_token_id)
     assert {p.dtype for p in model.get_output_embeddings().parameters()} == {torch.bfloat16}
     assert contiguous and all(contiguous)
+
+
+def test_merging_for_sampling_leaves_the_base_weights_exactly_as_they_were(tiny):
+    model = add_lora(tiny, r=4, target_modules=ALL_LINEAR, dropout=0.0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # adapters large enough to move the weights they fold into
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ids = torch.tensor([[5, 6, 7, 8]])
+    unmerged = model(input_ids=ids).logits
+    for _ in range(5):
+        with merged(model):
+            torch.testing.assert_close(model(input_ids=ids).logits, unmerged, rtol=0.05, atol=0.05)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())

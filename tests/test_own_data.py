@@ -5,12 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-from tlcourse.lessons import method_grid as experiments
+from tlcourse.experiments import method_grid as experiments
 from tlcourse.engine.config import ROOT
 from tlcourse.lessons.curves import CurveConfig, curve_table, run_curves, sizes
 from tlcourse.engine.data import DataError, data_hash, load_splits
-from tlcourse.lessons.method_grid import Experiment, run, run_grid
-from tlcourse.lessons.protocol import VERSION
+from tlcourse.experiments.method_grid import Experiment, run, run_grid
+from tlcourse.experiments.protocol import VERSION
 from tlcourse.report.tables import method_table
 from tlcourse.engine.records import write_result
 

@@ -9,8 +9,8 @@ import pytest
 
 from tlcourse import get_profile
 from tlcourse.engine.data import protocol_splits, training_pool_size, validation_size
-from tlcourse.lessons.method_grid import GRID, Experiment, asked, recipe, result_path, run, run_grid
-from tlcourse.lessons.protocol import (cost_columns, ONE_SEED, paired_bootstrap, run_cost, SEARCH_IN_COST, SEARCH_TIME,
+from tlcourse.experiments.method_grid import GRID, Experiment, asked, recipe, result_path, run, run_grid
+from tlcourse.experiments.protocol import (cost_columns, ONE_SEED, paired_bootstrap, run_cost, SEARCH_IN_COST, SEARCH_TIME,
                                       seed_paired, stored)
 from tlcourse.methods.freezing import blocks, head_parameters
 from tlcourse.engine.models import classifier
@@ -92,7 +92,7 @@ def test_each_method_trains_what_it_says_at_its_rate(method):
 
 
 def test_lora_trains_its_adapters_and_the_head_at_one_rate():
-    from tlcourse.lessons.method_grid import build_model
+    from tlcourse.experiments.method_grid import build_model
     exp = Experiment("lora", lr=2e-3)
     model = build_model(exp, 2)
     groups, _, _ = recipe(exp, get_profile("cpu"), model)
@@ -123,7 +123,7 @@ def test_a_result_file_is_rerun_when_a_field_or_the_protocol_differs(tmp_path, m
 
 def test_the_rate_is_chosen_on_validation_and_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
-    import tlcourse.lessons.method_grid as ex
+    import tlcourse.experiments.method_grid as ex
     monkeypatch.setitem(ex.GRID, "probe", ((0.01, 1.0), 1.0))
     ds = table(120)
     seen = []
@@ -165,7 +165,7 @@ def test_sorted_embedding_equals_unsorted_and_pads_less():
 
 
 def test_grid_position_names_the_edges():
-    from tlcourse.lessons.protocol import grid_position
+    from tlcourse.experiments.protocol import grid_position
     assert grid_position(1e-3, (3e-4, 1e-3, 3e-3)) == "inside its grid"
     assert grid_position(3e-3, (1e-3, 3e-4, 3e-3)) == "the top of its grid"
     assert grid_position(3e-4, (3e-4, 1e-3)) == "the bottom of its grid"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tlcourse.lessons.protocol import ACCURACY, Score, differences, paired_bootstrap, search, stored
+from tlcourse.experiments.protocol import ACCURACY, Score, differences, paired_bootstrap, search, stored
 
 
 def _problem(tmp_path, val, test):

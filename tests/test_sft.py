@@ -9,8 +9,9 @@ import torch
 
 import tlcourse
 from tlcourse.methods.sft import IGNORE, chat_ids, collator, encode_chat, encode_pairs, learned_tokens, messages
+from tlcourse.lessons.translation_sft import translate_sizes
 from tlcourse.methods.translate import (common_prefix, corpus_scores, first_line, sentence_chrf, token_budgets, translate,
-                                translate_sizes, translation_pairs)
+                                translation_pairs)
 
 PAIRS = [("Une réponse douce calme la fureur.", "A gentle answer turns away wrath."),
          ("La langue des sages rend la science aimable.", "The tongue of the wise commends knowledge."),
@@ -119,7 +120,7 @@ def test_pairs_are_short_and_the_test_set_is_fixed_across_seeds():
 
 def test_tables_are_built_from_result_files(tmp_path):
     from tlcourse.engine.records import write_result
-    from tlcourse.lessons.protocol import describe_difference, Paired
+    from tlcourse.experiments.protocol import describe_difference, Paired
     from tlcourse.lessons.translation_sft import compare, translation_table
     refs = [t for _, t in PAIRS]
     for method, hyps in (("zeroshot", ["No.", "I cannot translate.", "Love."]), ("sft-lora-answer", refs)):

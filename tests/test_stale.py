@@ -6,7 +6,8 @@ import pytest
 
 from tlcourse.lessons import preference_tuning as pr
 from tlcourse.lessons import translation_sft as ts
-from tlcourse.methods.translate import SIZES, Translations
+from tlcourse.lessons.translation_sft import SIZES
+from tlcourse.methods.translate import Translations
 
 
 @pytest.fixture

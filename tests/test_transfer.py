@@ -76,7 +76,7 @@ def test_committed_probe_results_count_one_weight_row():
 def test_chosen_rates_say_where_the_choice_sits_in_the_grid():
     """Lesson 04's question about a rate beyond `last2`'s grid reads the grid, not a typed rate."""
     import pandas as pd
-    from tlcourse.lessons.method_grid import GRID, chosen_rates
+    from tlcourse.experiments.method_grid import GRID, chosen_rates
     grid = GRID["last2"][0]
     frame = pd.DataFrame({"method": ["last2", "last2", "full", "majority"],
                           "lr": [max(grid), max(grid), sorted(GRID["full"][0])[1], None]})

@@ -5,14 +5,14 @@ The learner computes, from result rows (engine.records.load_results), method a m
 the same test items, each item's score averaged over the seeds both ran, a 95% percentile
 bootstrap interval that draws seeds and items together (both sources of noise), and whether that
 interval excludes 0. The check recomputes it
-with the course's one paired statistic (lessons.protocol.seed_paired) and, when an answer is wrong,
+with the course's one paired statistic (experiments.protocol.seed_paired) and, when an answer is wrong,
 says what to change without printing the expected numbers.
 """
 import math
 
 import numpy as np
 
-from ..lessons.protocol import excludes_zero, per_seed, seed_paired, seed_scores
+from ..experiments.protocol import excludes_zero, per_seed, seed_paired, seed_scores
 from .feedback import correct
 
 ESTIMATE_TOL = 0.05  # the estimate has no randomness: only rounding is forgiven (result's unit)

@@ -1,5 +1,10 @@
 """Which parameters train, counted, and how AdamW treats them: the rules the loop and every
 method's parameter groups share."""
+import tempfile
+from pathlib import Path
+
+from safetensors.torch import save_file
+
 
 
 def count_params(model) -> tuple[int, int]:
@@ -20,3 +25,11 @@ def one_rate_groups(model, weight_decay: float) -> list:
     groups = [{"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
               {"params": [p for p in params if not decays(p)], "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
+
+
+def saved_size_mb(model) -> float:
+    """Size of what must be stored beside the public base model: the trainable weights."""
+    tensors = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file(tensors, f"{tmp}/w.safetensors")
+        return Path(f"{tmp}/w.safetensors").stat().st_size / 2**20

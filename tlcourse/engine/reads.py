@@ -3,11 +3,13 @@ size tables it asks for. `tlcourse run` sets TLCOURSE_READ_LOG for the lesson's 
 first read is appended there as one JSON line, and the runbook records them in the lesson
 (tools/freshness), so a test can tell when a committed lesson no longer shows what its files hold.
 """
+import functools
 import json
 import os
 import sys
+from dataclasses import asdict
 
-from .config import RESULTS
+from .config import get_profile, RESULTS
 
 LOG = "TLCOURSE_READ_LOG"  # the environment variable naming the log file
 _seen = set()  # log lines already written by this process
@@ -21,9 +23,17 @@ def start() -> None:
         sys.addaudithook(_hook)
 
 
-def note(table: str, profile: str, value: dict) -> None:
-    """Log a size table a lesson asked for (e.g. lesson 10's translation sizes in one profile)."""
-    _append({"sizes": table, "profile": profile, "value": value})
+def size_table(sizes):
+    """Make `sizes` (a profile's name -> the sizes a lesson runs at, a dataclass) a lesson's size table:
+    called with no name it answers for the active profile, and each answer is logged under the
+    function's import path ("module:name"), where freshness finds the function to ask it again."""
+    @functools.wraps(sizes)
+    def logged(profile: str | None = None):
+        name = profile or get_profile().name
+        value = sizes(name)
+        _append({"sizes": f"{sizes.__module__}:{sizes.__qualname__}", "profile": name, "value": asdict(value)})
+        return value
+    return logged
 
 
 def _hook(event: str, args) -> None:

@@ -29,7 +29,7 @@ from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.freezing import two_rate_groups
-from .protocol import Paired, paired, Score, search, stored
+from ..experiments.protocol import Paired, paired, Score, search, stored
 
 GROUPS = ("male", "female", "young", "old", "Muslim", "Christian", "Jewish", "Black", "white",
           "Asian", "gay", "straight")  # identity words in the style of Dixon et al. (2018)

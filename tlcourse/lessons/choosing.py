@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .protocol import run_cost
+from ..experiments.protocol import run_cost
 
 DOMAINS = {  # how far the task's text is from the text the curves were measured on -> advice
     "same": None,

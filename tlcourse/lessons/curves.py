@@ -20,8 +20,8 @@ import pandas as pd
 from ..engine.config import get_profile
 from ..engine.data import data_hash, data_name, load_splits, training_pool_size
 from ..engine.records import format_mean_std, load_results
-from .method_grid import run_grid
-from .protocol import run_cost, seed_paired, VERSION
+from ..experiments.method_grid import run_grid
+from ..experiments.protocol import run_cost, seed_paired, VERSION
 
 BASELINES = ("zeroshot", "fewshot")  # method-name prefixes of lesson 02's result files
 COLUMNS = ["method", "size", "accuracy", "std", "seeds", "time_s", "memory_mb", "saved_mb", "params"]

@@ -1,9 +1,10 @@
 """Lesson 07's experiment: students of a fine-tuned teacher, each trained to its best, over seeds.
 
-    teacher = teacher_run()                               # full fine-tuning at seed 0 (cached)
+    teacher = teacher_run()                               # experiments.teacher: full fine-tuning at seed 0 (cached)
     chosen = run_distillation(teacher)                    # settings chosen on validation, then 3 seeds
     distill_table(), distill_differences()                # read back from the result files
-Under the course's protocol (lessons.protocol): the same validation and test items for every run, the
+    run_lesson()                                          # the teacher and run_distillation (`make results`)
+Under the course's protocol (experiments.protocol): the same validation and test items for every run, the
 seed draws the training subset, every student early-stops on validation with its best weights
 restored, every setting (rate, temperature, soft-target weight) is chosen on validation at seed 0,
 and differences between students are paired on the same test items.
@@ -24,13 +25,13 @@ from ..engine.data import data_hash
 from ..engine.device import seed_everything
 from ..engine.memory import PeakTracker
 from ..engine.models import MeanPoolClassifier
-from ..engine.params import count_params
-from ..engine.records import load_results, result_name, write_json, write_result
+from ..engine.records import load_results, write_json
 from ..engine.train import fit, TrainConfig
-from ..methods.distill import BagOfWords, Distiller, inference_speed, shrink, text_batches
+from ..methods.distill import BagOfWords, Distiller, inference_speed, shrink
 from ..methods.freezing import two_rate_groups
-from .method_grid import Experiment, predictions, prepare, protocol, scored, source, train_classifier, trained_path
-from .protocol import Choice, paired_difference, search, stored
+from ..experiments.method_grid import Experiment, predictions, prepare, protocol, scored, source
+from ..experiments.protocol import Choice, paired_difference, search, stored
+from ..experiments.teacher import run_path, Teacher, TEACHER, teacher_run, write_run
 
 
 @dataclass(frozen=True)
@@ -64,49 +65,19 @@ SEARCH = {
     "random-soft": ("student-soft", {"init": ("random",), "lr": (3e-5, 1e-4, 3e-4, 1e-3)}),
     "bow-hard": (Student(body="bow", targets="hard"), {"lr": (3e-3, 1e-2, 3e-2)}),
 }
-TEACHER = "full"  # the teacher: lesson 05's full fine-tuning at seed 0, under the same protocol
-
-
-@dataclass
-class Teacher:
-    model: object     # the fine-tuned classifier, frozen in eval mode
-    record: dict      # its result file (kd-teacher): test accuracy, per-item correctness, speed
-    key: str          # its trained weights' file: a student records it, so a new teacher reruns it
-    batches: list     # the test texts' batches every model is timed on
-
-
-def teacher_key(profile) -> str:
-    """The teacher's name, made of everything it is trained from (its weights' file under
-    data/cache/trained/): a run that records it is rerun when the teacher would differ."""
-    return trained_path(Experiment(TEACHER, seed=0), profile).name
-
-
-def teacher_run(profile=None, out_dir=None) -> Teacher:
-    """The teacher (trained once, then loaded from data/cache/trained/), scored and timed."""
-    profile = profile or get_profile()
-    model, _, (_, test, tokenizer, _, raw) = train_classifier(Experiment(TEACHER, seed=0), profile)
-    batches = text_batches(tokenizer, raw["test"]["text"][:256], 32, profile.max_length)
-    key, path = teacher_key(profile), _path(out_dir, profile, "kd-teacher", 0)
-    if stored(path, {"teacher": key}) is None:  # scored and timed once per teacher
-        record = scored(predictions(model, test, tokenizer), raw["test"]["label"])
-        record |= {"inference_examples_per_s": inference_speed(model, batches), "teacher": key}
-        path = _write(out_dir, profile, "kd-teacher", 0, record, count_params(model)[1], None, None)
-    return Teacher(model, json.loads(path.read_text()), key, batches)
-
-
 def run_student(s: Student, teacher: Teacher, profile=None, out_dir=None, trained=None) -> dict:
     """Train one student to its best on validation, score it on test once, write its result file.
 
     A file already there for the same student, protocol, data and teacher is read, not rerun;
     trained: (record, test scorer, params) of this very run, already trained by `choose`."""
     profile = profile or get_profile()
-    path = _path(out_dir, profile, s.name, s.seed)
+    path = run_path(out_dir, profile, s.name, s.seed)
     if record := stored(path, _asked(s, teacher, profile)):
         return record
     record, score_test, params = trained or _validated(s, teacher, profile)
     record = record | score_test()
     wall_time_s, peak_memory_mb = record.pop("wall_time_s"), record.pop("peak_memory_mb")
-    return json.loads(_write(out_dir, profile, s.name, s.seed, record, params, wall_time_s,
+    return json.loads(write_run(out_dir, profile, s.name, s.seed, record, params, wall_time_s,
                              peak_memory_mb).read_text())
 
 
@@ -157,7 +128,7 @@ def choose(start: Student, grid: dict, teacher: Teacher, profile=None, out_dir=N
     def label(s):
         return "__".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in setting_of[s].items())
 
-    name = _path(out_dir, profile, students[0].name, 0).stem
+    name = run_path(out_dir, profile, students[0].name, 0).stem
     def validate(s):  # (record, (test scorer, params)): what run_student needs to finish the winner
         record, score_test, params = _validated(s, teacher, profile)
         return record, (score_test, params)
@@ -184,8 +155,14 @@ def run_distillation(teacher: Teacher, seeds=None, out_dir=None, profile=None) -
             record = run_student(replace(s, seed=seed), teacher, profile, out_dir,
                                  trained.get(name) if seed == 0 else None)
             if record.get("candidates") != candidates.get(name, []):
-                write_json(_path(out_dir, profile, s.name, seed), record | {"candidates": candidates.get(name, [])})
+                write_json(run_path(out_dir, profile, s.name, seed), record | {"candidates": candidates.get(name, [])})
     return chosen
+
+
+def run_lesson() -> dict:
+    """The lesson's experiments (what `make results` runs): the teacher, then every student. Each run
+    is read back from its result file while protocol.stored says it stands."""
+    return run_distillation(teacher_run())
 
 
 def _asked(s: Student, teacher: Teacher, profile) -> dict:
@@ -193,21 +170,6 @@ def _asked(s: Student, teacher: Teacher, profile) -> dict:
     exp = Experiment(TEACHER)
     return {"experiment": asdict(s) | {"keep": list(s.keep)}, "protocol": protocol(exp, profile),
             "data_hash": data_hash(source(exp)), "teacher": teacher.key}
-
-
-def _path(out_dir, profile, method: str, seed: int, tag: str = "") -> Path:
-    name = result_name(method, "minilm-l6", "rotten_tomatoes", profile.name, seed)
-    return Path(out_dir or RESULTS / profile.name) / (name.replace(".json", f"__{tag}.json") if tag else name)
-
-
-def _write(out_dir, profile, method: str, seed: int, record: dict, params: int, wall_time_s,
-           peak_memory_mb) -> Path:
-    """records.write_result for one run of this lesson (a student's parameters all train)."""
-    record = dict(record)
-    metrics = record.pop("metrics")
-    return write_result(out_dir or RESULTS / profile.name, method=method, model="minilm-l6", data="rotten_tomatoes",
-                        profile=profile.name, seed=seed, metrics=metrics, trainable_params=params,
-                        total_params=params, wall_time_s=wall_time_s, peak_memory_mb=peak_memory_mb, **record)
 
 
 def distill_table(folder=None, teacher: str = "kd-teacher"):

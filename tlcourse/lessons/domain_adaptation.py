@@ -7,6 +7,7 @@ adapted to drug reviews by task-adaptive pretraining (TAPT), under the course's 
     head_only_control()             # the same steps with the encoder frozen: what the head alone buys
     run_target(adapted)             # the target task on both encoders, via the method grid
     target_table(adapted)           # read back from the result files, with paired differences
+    run_lesson()                    # all the runs above, in order (what `make results` runs)
 Each writes a result file (the adapted encoder is a cache) read back while what it was made from stands.
 """
 import hashlib
@@ -27,11 +28,10 @@ from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.params import count_params
 from ..engine.records import load_results, mean_std, result_name, write_result
 from ..methods.adapt import DAPTConfig, binary, continue_pretraining, macro_f1, masked_lm_loss, texts_of
-from ..methods.lm import pack_blocks
-from .distillation import teacher_key, teacher_run
-from .llm_basics import block_losses
-from .method_grid import predictions, run_grid, scored
-from .protocol import paired_bootstrap, paired_difference, stored, VERSION
+from ..methods.lm import block_losses, pack_blocks
+from ..experiments.teacher import teacher_key, teacher_run
+from ..experiments.method_grid import predictions, run_grid, scored
+from ..experiments.protocol import paired_bootstrap, paired_difference, stored, VERSION
 
 
 LENGTH_FACTOR = 3  # drug reviews read at 3x the profile's snippet length: 192 tokens in cpu keeps ~96% whole
@@ -90,7 +90,7 @@ def dapt_config(profile) -> DAPTConfig:
     """Lesson 08's continued pretraining of SmolLM2: an eighth of the profile's LM budget in blocks of
     business news (at most 48), 2 per step, at 3e-4: more, smaller steps adapt more per token in a run this short."""
     blocks = min(48, (profile.lm_train_blocks or 480) // 8)
-    return DAPTConfig(steps=blocks // 2, lr=3e-4, batch_size=2)
+    return DAPTConfig(steps=blocks // 2, lr=3e-4, batch_size=2, block_size=profile.lm_block_size)
 
 
 def run_dapt(profile=None, out_dir=None) -> dict:
@@ -226,6 +226,15 @@ def run_target(adapted: str, seeds=None, out_dir=None) -> list[dict]:
         methods = TARGET_METHODS if model == "minilm-l6" else TARGET_METHODS[1:]
         records += run_grid(methods, seeds, out_dir, profile=target_profile(), data=target_data(), model=model)
     return records
+
+
+def run_lesson() -> None:
+    """The lesson's experiments in order (what `make results` runs), each read back from its result
+    file (or the adapted encoder from its cache) while what it was made from stands."""
+    run_shift()
+    run_dapt()
+    head_only_control()
+    run_target(adapt_encoder()["model"])
 
 
 def target_runs(adapted: str, folder=None) -> dict:

@@ -17,7 +17,7 @@ from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.params import count_params
 from ..engine.records import result_name, write_result
 from ..methods.features import cached_embed, cv_C, layer_probe, probe, probe_params
-from .protocol import stored, VERSION
+from ..experiments.protocol import stored, VERSION
 
 MODEL, DATA, METHOD = "minilm-l6", "rotten_tomatoes", "layer-probe"
 

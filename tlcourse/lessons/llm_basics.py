@@ -11,31 +11,14 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..engine.config import get_profile, RESULTS
-from ..engine.device import autocast, model_device
 from ..engine.params import count_params
 from ..engine.records import result_name, write_result
-from ..methods.lm import token_nll
-from .protocol import stored, VERSION
+from ..methods.lm import block_losses, token_nll
+from ..experiments.protocol import stored, VERSION
 
 METHOD, DATA = "pretraining", "news_articles"
-
-
-@torch.no_grad()
-def block_losses(model, blocks, batch_size: int = 8) -> np.ndarray:
-    """Mean next-token loss (nats) of each block: (N,). blocks: a Dataset with input_ids of one length."""
-    model.eval()
-    ids = torch.tensor(blocks["input_ids"], device=model_device(model))  # (N, T)
-    out = []
-    with autocast(model):
-        for batch in ids.split(batch_size):
-            logits = model(input_ids=batch).logits.float()  # (B, T, V)
-            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none")  # (B, T-1)
-            out.append(nll.mean(1).cpu())
-    return torch.cat(out).numpy()
 
 
 def text_losses(model, tokenizer, texts, max_length: int) -> np.ndarray:

@@ -12,7 +12,6 @@ the lesson's sizes, the protocol and the judge).
 import json
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,20 +23,19 @@ from tqdm.auto import tqdm
 
 from ..engine import reads
 from ..engine.config import RESULTS, RUNS, get_profile
-from ..engine.device import autocast, model_device, seed_everything
+from ..engine.device import seed_everything
 from ..engine.infer import continuations, positive_probs
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
-from ..engine.params import count_params
+from ..engine.params import count_params, saved_size_mb
 from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
-from ..methods.dpo import collator, DPOModel, preference_pairs, sequence_logps, with_reference_logps
+from ..methods.dpo import collator, DPOModel, mean_kl, preference_pairs, with_reference_logps
 from ..methods.lm import IGNORE, pack_blocks
-from ..methods.lora import add_lora, LLM_DROPOUT
-from ..methods.sft import collator as sft_collator
-from .distillation import teacher_key, teacher_run
-from .method_grid import saved_size_mb
-from .protocol import LOSS, cost_columns, search, search_fields, seed_paired, stored, VERSION
+from ..methods.lora import add_lora, LLM_DROPOUT, merged
+from ..methods.sft import fit_sft, SFTSettings
+from ..experiments.teacher import teacher_key, teacher_run
+from ..experiments.protocol import LOSS, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "rt_continuations"  # result files' data name: continuations of Rotten Tomatoes openings
@@ -84,11 +82,9 @@ SIZES = {
 }
 
 
-def preference_sizes(profile: str | None = None) -> PreferenceSizes:
-    """The sizes of the active profile (or of the one named)."""
-    name = profile or get_profile().name
-    reads.note("preference", name, asdict(SIZES[name]))
-    return SIZES[name]
+@reads.size_table
+def preference_sizes(profile: str) -> PreferenceSizes:
+    return SIZES[profile]
 
 
 @dataclass
@@ -213,31 +209,6 @@ def positives(pairs):
     return Dataset.from_list(rows)
 
 
-@torch.no_grad()
-def mean_kl(model, tokenizer, prompt_ids, continuations, batch_size: int = 32) -> float:
-    """KL(π ‖ π_ref) estimated on continuations sampled from π: the mean over them of
-    log π(y | x) − log π_ref(y | x). π_ref is the model with its adapters off; no adapters: 0."""
-    if not hasattr(model, "disable_adapter"):
-        return 0.0
-    rows = [(p, c) for p, group in zip(prompt_ids, continuations) for c in group]
-    pad, device, gaps = tokenizer.pad_token_id, model_device(model), []
-    model.eval()
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        width = max(len(p) + len(c) for p, c in chunk)
-        ids = torch.tensor([p + c + [pad] * (width - len(p) - len(c)) for p, c in chunk], device=device)  # (B, T)
-        mask = torch.tensor([[1] * (len(p) + len(c)) + [0] * (width - len(p) - len(c)) for p, c in chunk],
-                            device=device)
-        completion = torch.tensor([[0] * len(p) + [1] * len(c) + [0] * (width - len(p) - len(c))
-                                   for p, c in chunk], device=device)
-        with autocast(model):
-            policy = sequence_logps(model, ids, mask, completion)
-            with model.disable_adapter():
-                reference = sequence_logps(model, ids, mask, completion)
-        gaps += (policy - reference).float().cpu().tolist()
-    return float(np.mean(gaps))
-
-
 def distinct_2(texts) -> float:
     """Distinct word bigrams over all bigrams of the texts (Li et al. 2016): 1 = no bigram repeats."""
     bigrams = [tuple(words[i:i + 2]) for t in texts for words in [t.split()] for i in range(len(words) - 1)]
@@ -249,28 +220,6 @@ def news_perplexity(model, tokenizer, sizes: PreferenceSizes, profile) -> float:
     news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
                        sizes.news_blocks)
     return evaluate(model, news, batch_size=8)["perplexity"]
-
-
-@contextmanager
-def merged(model):
-    """LoRA adapters folded into the weights for the duration (one matmul per layer, not three:
-    faster sampling), then taken out again, so the adapters can still be switched off. The base
-    weights are put back from a copy: subtracting the adapters again would leave rounding errors
-    in them (in bf16, up to a unit in the last place per merge), and a model merged at every step
-    would drift from its reference."""
-    if not hasattr(model, "merge_adapter"):
-        yield model
-        return
-    bases = [layer.get_base_layer() for layer in model.modules() if hasattr(layer, "merged_adapters")]
-    saved = [base.weight.detach().clone() for base in bases]
-    model.merge_adapter()
-    try:
-        yield model
-    finally:
-        model.unmerge_adapter()
-        with torch.no_grad():
-            for base, weight in zip(bases, saved):
-                base.weight.copy_(weight)
 
 
 def measure(model, tokenizer, judge: Judge, sizes: PreferenceSizes, profile, seed: int) -> dict:
@@ -306,12 +255,12 @@ def fit_once(method: str, lr: float, seed: int, train, val, sizes: PreferenceSiz
     tokenizer = load_tokenizer(MODEL)
     seed_everything(seed)
     model = add_lora(load_model(MODEL), r=sizes.lora_r, dropout=sizes.lora_dropout)
+    if method not in BETAS:
+        settings = SFTSettings(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed,
+                               patience=profile.patience, group_by_length=False)
+        return model, fit_sft(model, train, val, tokenizer, settings).result
     cfg = _train_config(lr, seed, sizes, profile)
-    if method in BETAS:
-        result = fit(DPOModel(model, BETAS[method]), train, val, cfg, collate_fn=collator(tokenizer))
-    else:
-        result = fit(model, train, val, cfg, collate_fn=sft_collator(tokenizer))
-    return model, result
+    return model, fit(DPOModel(model, BETAS[method]), train, val, cfg, collate_fn=collator(tokenizer))
 
 
 def asked(profile) -> dict:

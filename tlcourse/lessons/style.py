@@ -28,10 +28,9 @@ from ..engine.params import count_params
 from ..engine.records import lesson_results, result_name, write_result
 from ..engine.train import fit, TrainConfig
 from ..methods.generation import PROMPTS
-from ..methods.lm import pack_blocks, sample
+from ..methods.lm import block_losses, pack_blocks, sample
 from ..methods.lora import add_lora, LLM_DROPOUT, save_adapter
-from .llm_basics import block_losses
-from .protocol import paired, stored, VERSION
+from ..experiments.protocol import paired, stored, VERSION
 
 MODEL, DATA, METHOD = "smollm2-135m", "hamlet", "style-lora"
 EME_FORMS = ("thou", "thee", "thy", "thine", "hath", "doth", "dost", "hast", "'tis")  # Early Modern English
@@ -62,11 +61,9 @@ SIZES = {
 }
 
 
-def style_sizes(profile: str | None = None) -> StyleSizes:
-    """The sizes of the active profile (or of the one named)."""
-    name = profile or get_profile().name
-    reads.note("style", name, asdict(SIZES[name]))
-    return SIZES[name]
+@reads.size_table
+def style_sizes(profile: str) -> StyleSizes:
+    return SIZES[profile]
 
 
 def eme_counts(text: str) -> tuple[int, int]:

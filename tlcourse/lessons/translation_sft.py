@@ -14,28 +14,28 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..engine import reads
 from ..engine.config import RESULTS, RUNS, get_profile
 from ..engine.data import take
 from ..engine.device import seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
-from ..engine.params import count_params
+from ..engine.params import count_params, saved_size_mb
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.lm import pack_blocks
-from ..methods.lora import add_lora, ALL_LINEAR, save_adapter
+from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT, save_adapter
 from ..methods.sft import collator, encode_pairs, fit_sft, learned_tokens, SFTSettings, SYSTEM
-from ..methods.translate import corpus_scores, sentence_chrf, translate, translate_sizes, translation_pairs
+from ..methods.translate import corpus_scores, sentence_chrf, translate, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
-from .method_grid import saved_size_mb
-from .protocol import LOSS, paired_bootstrap, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
+from ..experiments.protocol import LOSS, paired_bootstrap, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 SFT_METHODS = {  # method -> (LoRA on "q/v" or ALL_LINEAR, None: every weight; loss on the answer only?)
@@ -55,6 +55,55 @@ METHODS = {  # method -> what it does (for tables)
 }
 DOMAIN_BASE = "sft-lora-answer"  # the Bible model the domain experiment starts from (first seed)
 BIBLE_WORDS = ("yahweh", "lord", "god", "israel", "unto", "thee", "thou", "thy", "behold", "shall")  # the verses' own
+
+
+@dataclass(frozen=True)
+class TranslateSizes:
+    max_words: int  # only pairs whose English has at most this many words (short verses: CPU time)
+    train_pairs: int  # Bible pairs per fine-tune, drawn anew for each seed
+    val_pairs: int | None  # validation pairs: each learning rate is judged on their answer loss (None: all)
+    test_pairs: int | None  # fixed test pairs: the same for every method and seed (None: all)
+    epochs: int  # passes over the training pairs
+    batch_size: int  # chats per optimizer step
+    seeds: tuple  # seeds of the compared LoRA fine-tunes (answer-only vs every token)
+    full_seeds: tuple  # seeds of full fine-tuning (each costs more than a LoRA run)
+    prompt_seeds: tuple  # seeds of few-shot prompting: which training pairs are the examples
+    lora_lrs: tuple  # LoRA's learning-rate grid (adapters on q_proj and v_proj), tried on the first seed
+    lora_all_lrs: tuple  # the grid of LoRA on every linear layer, tried on the first seed
+    full_lrs: tuple  # full fine-tuning's grid, tried on the first seed
+    lora_r: int  # LoRA rank
+    domain_sizes: tuple  # interface-string pairs added to the Bible model; None = all of them
+    cost_reviews: int  # Rotten Tomatoes test reviews for lesson 02's zero-shot sentiment check
+    cost_blocks: int  # news blocks (the profile's lm_block_size tokens) for general-English perplexity
+    gen_batch: int  # sentences per generation batch
+    pilot_pairs: tuple  # the sizing pilot's training-pair counts (run_pilot: validation only)
+    pilot_epochs: int  # the pilot's epochs; validation loss and chrF after each
+    pilot_lr: float  # the pilot's rate (LoRA q/v, answer-only loss)
+    lora_dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
+
+
+SIZES = {
+    "smoke": TranslateSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1,
+                            batch_size=4, seeds=(0,), full_seeds=(0,), prompt_seeds=(0,),
+                            lora_lrs=(1e-3,), lora_all_lrs=(1e-3,), full_lrs=(5e-5,), lora_r=16,
+                            domain_sizes=(2,), cost_reviews=8, cost_blocks=2, gen_batch=4,
+                            pilot_pairs=(4,), pilot_epochs=2, pilot_lr=1e-3),
+    "cpu": TranslateSizes(max_words=12, train_pairs=400, val_pairs=None, test_pairs=None, epochs=2,
+                          batch_size=8, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
+                          lora_lrs=(1e-3, 3e-3, 1e-2), lora_all_lrs=(3e-4, 1e-3, 3e-3), full_lrs=(3e-5, 1e-4, 3e-4),
+                          lora_r=16, domain_sizes=(50, 200), cost_reviews=64, cost_blocks=4, gen_batch=40,
+                          pilot_pairs=(50, 200, 800), pilot_epochs=3, pilot_lr=1e-3),
+    "gpu": TranslateSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2,
+                          batch_size=16, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
+                          lora_lrs=(3e-4, 1e-3, 3e-3), lora_all_lrs=(1e-4, 3e-4, 1e-3), full_lrs=(1e-5, 3e-5, 1e-4),
+                          lora_r=16, domain_sizes=(50, 200, None), cost_reviews=1000, cost_blocks=32, gen_batch=64,
+                          pilot_pairs=(500, 2000, 8000), pilot_epochs=3, pilot_lr=1e-3),
+}
+
+
+@reads.size_table
+def translate_sizes(profile: str) -> TranslateSizes:
+    return SIZES[profile]
 
 
 def result_file(method: str, data: str, seed: int, profile, out_dir=None) -> Path:

@@ -31,11 +31,10 @@ from ..engine.records import lesson_results, mean_std, result_name, write_json, 
 from ..engine.schedules import make_schedule
 from ..methods.checkable import chat, complete, generate, graded, group_advantages, INSTRUCTION, items, TASKS
 from ..methods.grpo import grpo_loss, mean_token_kl, pack, token_logps
-from ..methods.lm import pack_blocks
-from ..methods.lora import add_lora, ALL_LINEAR
-from .llm_basics import block_losses
-from .preference_tuning import mean_kl, merged
-from .protocol import ACCURACY, describe_difference, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
+from ..methods.dpo import mean_kl
+from ..methods.lm import block_losses, pack_blocks
+from ..methods.lora import add_lora, ALL_LINEAR, merged
+from ..experiments.protocol import ACCURACY, describe_difference, paired_difference, cost_columns, search, search_fields, seed_paired, stored, VERSION
 
 MODEL = "smollm2-135m"
 DATA = "checkable"  # result files' data name: the task's generated questions (the sizes name the task)
@@ -141,11 +140,9 @@ SIZES = {
 }
 
 
-def reward_sizes(profile: str | None = None) -> RewardSizes:
-    """The sizes of the active profile (or of the one named)."""
-    name = profile or get_profile().name
-    reads.note("verifiable-rewards", name, asdict(SIZES[name]))
-    return SIZES[name]
+@reads.size_table
+def reward_sizes(profile: str) -> RewardSizes:
+    return SIZES[profile]
 
 
 class KeepBest:

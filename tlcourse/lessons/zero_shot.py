@@ -19,7 +19,7 @@ from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.records import result_name, write_result
 from ..methods.zeroshot import confusion, DESCRIPTIONS, embed_similarity, fewshot_prompt, label_logprobs, Prompt
-from .protocol import Choice, search, stored, VERSION
+from ..experiments.protocol import Choice, search, stored, VERSION
 
 PROMPTS = {  # lesson 02's two prompt formats, chosen between on validation (choose_prompt)
     "plain": Prompt(),  # "Review: ...\nSentiment:" and the label words " negative" / " positive"

@@ -2,7 +2,7 @@
 text, then train the task (Gururangan et al., 2020, "Don't Stop Pretraining").
 
     continue_pretraining(smollm, tok, business_texts, DAPTConfig(steps=12))   # causal LM
-    probe_shift("rotten_tomatoes", "drug_reviews")            # frozen-feature probes across the shift
+    probe_shift("rotten_tomatoes", "drug_reviews", profile)   # frozen-feature probes across the shift
 Lesson 08's experiments that use these (TAPT, the target task) are in lessons/domain_adaptation.
 """
 from dataclasses import dataclass
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..engine.config import get_profile
 from ..engine.data import take, tokenize
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
@@ -41,7 +40,7 @@ class DAPTConfig:
     steps: int = 12  # optimizer steps of continued pretraining (SmolLM2 on 2 CPU cores: ~5 s each)
     lr: float = 1e-4  # peak learning rate: below pretraining's, above task fine-tuning's
     batch_size: int = 4  # blocks (causal) or texts (masked) per step
-    block_size: int | None = None  # tokens per block or text; None: the profile's lm_block_size
+    block_size: int = 128  # tokens per block (causal) or per text (masked): a profile's lm_block_size
     mlm_probability: float = 0.15  # masked LM only: share of tokens masked (BERT's 15%)
     seed: int = 0  # which blocks, which masks, dropout
 
@@ -54,7 +53,7 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     """
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling
-    block = config.block_size or get_profile().lm_block_size
+    block = config.block_size
     train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
                                seed=config.seed, group_by_length=False, log_every=1, progress=False)
     if masked:
@@ -65,9 +64,8 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     return fit(model, data, None, train_config, collate_fn=collate)
 
 
-def probe_shift(source: str, target: str, model: str = "minilm-l6", profile=None, seed: int = 0):
+def probe_shift(source: str, target: str, profile, model: str = "minilm-l6", seed: int = 0):
     """Frozen-feature probes trained on each domain (rows), tested on both (columns), accuracy %."""
-    profile = profile or get_profile()
     encoder, tokenizer = load_model(model, task="base"), load_tokenizer(model)
     sets = {name: take(load_dataset(name), profile, seed=seed) for name in (source, target)}
     X = {name: split_features(encoder, tokenizer, ds, max_length=profile.max_length, cache_as=model)

@@ -17,6 +17,7 @@ before training (TRL's `precompute_ref_log_probs`), which halves the forward pas
 """
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -98,3 +99,28 @@ def with_reference_logps(model, pairs, tokenizer, batch_size: int = 16):
             rejected += r.tolist()
     model.train(was_training)
     return pairs.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
+
+
+@torch.no_grad()
+def mean_kl(model, tokenizer, prompt_ids, continuations, batch_size: int = 32) -> float:
+    """KL(π ‖ π_ref) estimated on continuations sampled from π: the mean over them of
+    log π(y | x) − log π_ref(y | x). π_ref is the model with its adapters off; no adapters: 0."""
+    if not hasattr(model, "disable_adapter"):
+        return 0.0
+    rows = [(p, c) for p, group in zip(prompt_ids, continuations) for c in group]
+    pad, device, gaps = tokenizer.pad_token_id, model_device(model), []
+    model.eval()
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        width = max(len(p) + len(c) for p, c in chunk)
+        ids = torch.tensor([p + c + [pad] * (width - len(p) - len(c)) for p, c in chunk], device=device)  # (B, T)
+        mask = torch.tensor([[1] * (len(p) + len(c)) + [0] * (width - len(p) - len(c)) for p, c in chunk],
+                            device=device)
+        completion = torch.tensor([[0] * len(p) + [1] * len(c) + [0] * (width - len(p) - len(c))
+                                   for p, c in chunk], device=device)
+        with autocast(model):
+            policy = sequence_logps(model, ids, mask, completion)
+            with model.disable_adapter():
+                reference = sequence_logps(model, ids, mask, completion)
+        gaps += (policy - reference).float().cpu().tolist()
+    return float(np.mean(gaps))

@@ -1,6 +1,6 @@
 """Specialise generation: LoRA on SmolLM2 over a style corpus (Hamlet, Python code).
 
-    run = finetune_style(StyleConfig(data="hamlet"))   # LoRA fine-tune with train.fit
+    run = finetune_style(StyleConfig(data="hamlet"), profile)  # LoRA fine-tune with train.fit
     run.perplexities                                   # style and general text, before vs after
     run.samples                                        # the same prompts, before vs after
 The style's held-out perplexity should fall; general news perplexity shows what was forgotten.
@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ..engine.config import get_profile
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.train import evaluate, fit, TrainConfig
 from .lm import pack_blocks, sample
@@ -54,9 +53,8 @@ def resolved(config: StyleConfig, profile) -> StyleConfig:
                    max_new_tokens=config.max_new_tokens or min(40, profile.lm_block_size // 3))
 
 
-def style_blocks(tokenizer, config: StyleConfig = StyleConfig(), profile=None):
+def style_blocks(tokenizer, config: StyleConfig, profile):
     """(train, held-out style, held-out news) LM blocks of the profile's block size."""
-    profile = profile or get_profile()
     config = resolved(config, profile)
     n_train = max(1, round((profile.lm_train_blocks or 10**9) * config.block_share))
     style, news = load_dataset(config.data), load_dataset("news_articles")
@@ -78,10 +76,8 @@ def style_samples(model, tokenizer, prompts, config: StyleConfig) -> list[str]:
                    temperature=config.temperature, top_k=50, seed=config.seed)[0] for p in prompts]
 
 
-def finetune_style(config: StyleConfig = StyleConfig(), model=None, tokenizer=None,
-                   profile=None, prompts=None) -> StyleRun:
+def finetune_style(config: StyleConfig, profile, model=None, tokenizer=None, prompts=None) -> StyleRun:
     """LoRA-fine-tune SmolLM2 (or `model`) on a style corpus; measure it before and after."""
-    profile = profile or get_profile()
     tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     model = model or load_model("smollm2-135m")
     prompts = prompts or PROMPTS[config.data]

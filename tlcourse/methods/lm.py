@@ -1,20 +1,20 @@
 """A causal language model's basic moves: next-token probabilities, perplexity, sampling, LM blocks.
 
     next_token_table(model, tok, "The capital of France is")  # the top-k next tokens
-    perplexity(model, tok, texts)                              # exp(mean loss per token)
+    perplexity(model, tok, texts, max_length=128)              # exp(mean loss per token)
     sample(model, tok, "Once upon a time", temperature=0.7)    # model.generate
-    pack_blocks(texts, tok)                                    # Dataset of input_ids / labels
+    pack_blocks(texts, tok, block_size=128)                    # Dataset of input_ids / labels
 """
 import math
 import random
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..engine.attention import cpu_attention
-from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.infer import length_batches
 
@@ -67,10 +67,9 @@ def _pad(batch: list, pad_id: int, device):
 
 
 @torch.inference_mode()
-def token_nll(model, tokenizer, texts, max_length=None, stride=None, batch_size=8, progress=True):
+def token_nll(model, tokenizer, texts, max_length: int, stride=None, batch_size=8, progress=True):
     """Summed negative log-likelihood (nats) of the scored tokens of `texts`, and how many."""
     texts = [texts] if isinstance(texts, str) else list(texts)
-    max_length = max_length or get_profile().lm_block_size
     wins = [w for t in texts for w in windows(_ids(tokenizer, t), max_length, stride or max_length // 2)]
     model.eval()
     total, count = 0.0, 0
@@ -86,7 +85,7 @@ def token_nll(model, tokenizer, texts, max_length=None, stride=None, batch_size=
     return total, count
 
 
-def perplexity(model, tokenizer, texts, max_length=None, stride=None, batch_size=8, progress=True) -> float:
+def perplexity(model, tokenizer, texts, max_length: int, stride=None, batch_size=8, progress=True) -> float:
     """exp(mean loss per token) over all tokens of `texts` (a string or a list): the number of
     equally likely choices the model is, on average, hesitating between at each token."""
     total, count = token_nll(model, tokenizer, texts, max_length, stride, batch_size, progress)
@@ -118,12 +117,11 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 40, temperature:
     return tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
 
-def pack_blocks(texts, tokenizer, block_size: int | None = None, n_blocks: int | None = None):
+def pack_blocks(texts, tokenizer, block_size: int, n_blocks: int | None = None):
     """Join texts (EOS between them) into one token stream and cut it into blocks of block_size
-    (default: the profile's lm_block_size); n_blocks = how many (None: all). A datasets.Dataset with
+    (a profile's lm_block_size in the lessons); n_blocks = how many (None: all). A datasets.Dataset with
     input_ids and labels; labels = input_ids, as the model shifts them to predict the next token."""
     from datasets import Dataset
-    block_size = block_size or get_profile().lm_block_size
     stream, texts = [], list(texts)
     for i in range(0, len(texts), 64):  # tokenise in chunks; stop once there is enough
         for ids in tokenizer(texts[i:i + 64], add_special_tokens=False)["input_ids"]:
@@ -133,3 +131,17 @@ def pack_blocks(texts, tokenizer, block_size: int | None = None, n_blocks: int |
     n = len(stream) // block_size if n_blocks is None else min(n_blocks, len(stream) // block_size)
     blocks = [stream[j * block_size:(j + 1) * block_size] for j in range(n)]  # n x (block_size,)
     return Dataset.from_dict({"input_ids": blocks, "labels": [list(b) for b in blocks]})
+
+
+@torch.no_grad()
+def block_losses(model, blocks, batch_size: int = 8) -> np.ndarray:
+    """Mean next-token loss (nats) of each block: (N,). blocks: a Dataset with input_ids of one length."""
+    model.eval()
+    ids = torch.tensor(blocks["input_ids"], device=model_device(model))  # (N, T)
+    out = []
+    with autocast(model):
+        for batch in ids.split(batch_size):
+            logits = model(input_ids=batch).logits.float()  # (B, T, V)
+            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none")  # (B, T-1)
+            out.append(nll.mean(1))
+    return torch.cat(out).cpu().numpy()

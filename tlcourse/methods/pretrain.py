@@ -1,6 +1,6 @@
 """A tiny GPT pretrained from scratch on news articles: what pretraining buys, at a scale a laptop can pay.
 
-    run = train_tiny_gpt()                # TinyGPTConfig defaults, the profile's data sizes
+    run = train_tiny_gpt(TinyGPTConfig(), tok, profile)  # the profile's data sizes
     run.history                           # loss against step (a DataFrame)
     side_by_side({"tiny GPT": run.model, "SmolLM2": smol}, tok, ["The president said"])
 """
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..engine.config import get_profile
-from ..engine.loaders import load_dataset, load_tokenizer
+from ..engine.loaders import load_dataset
 from ..engine.params import count_params
 from ..engine.train import fit, TrainConfig
 from .lm import pack_blocks, sample
@@ -43,33 +42,30 @@ class PretrainRun:
     held_out: object  # the validation blocks (a Dataset), to score other models on the same text
 
 
-def tiny_gpt(tokenizer, config: TinyGPTConfig = TinyGPTConfig(), block_size: int | None = None):
+def tiny_gpt(tokenizer, config: TinyGPTConfig, block_size: int):
     """A randomly initialised Llama (SmolLM2's architecture, much smaller) using `tokenizer`'s vocabulary."""
     from transformers import LlamaConfig, LlamaForCausalLM
     llama = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=config.n_embd, num_hidden_layers=config.n_layer,
         num_attention_heads=config.n_head, num_key_value_heads=config.n_head,
         intermediate_size=config.mlp_ratio * config.n_embd,
-        max_position_embeddings=block_size or get_profile().lm_block_size, tie_word_embeddings=True,
+        max_position_embeddings=block_size, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(config.seed)
     return LlamaForCausalLM(llama)
 
 
-def news_blocks(tokenizer, profile=None, eval_blocks: int = 16):
+def news_blocks(tokenizer, profile, eval_blocks: int = 16):
     """(train, eval) LM blocks of the news_articles corpus, sized by the profile."""
-    profile = profile or get_profile()
     ds = load_dataset("news_articles")
     train = pack_blocks(ds["train"]["text"], tokenizer, profile.lm_block_size, profile.lm_train_blocks)
     held_out = pack_blocks(ds["validation"]["text"], tokenizer, profile.lm_block_size, eval_blocks)
     return train, held_out
 
 
-def train_tiny_gpt(config: TinyGPTConfig = TinyGPTConfig(), tokenizer=None, profile=None) -> PretrainRun:
+def train_tiny_gpt(config: TinyGPTConfig, tokenizer, profile) -> PretrainRun:
     """Train a tiny GPT from scratch on news articles with the course's loop (`train.fit`)."""
-    profile = profile or get_profile()
-    tokenizer = tokenizer or load_tokenizer("smollm2-135m")
     train, held_out = news_blocks(tokenizer, profile, config.eval_blocks)
     model = tiny_gpt(tokenizer, config, profile.lm_block_size)
     epochs = config.epochs

@@ -1,82 +1,28 @@
 """Translation with an LLM, French -> English: the pairs, batched greedy decoding, chrF and BLEU.
 
-    sizes = translate_sizes()                                  # the profile's sizes (SIZES)
-    pairs = translation_pairs("bible_fr_en", sizes, seed=0)    # {"train", "validation", "test"}: DataFrames
+    pairs = translation_pairs("bible_fr_en", sizes, seed=0)    # sizes: lessons.translation_sft's; {split: DataFrame}
     out = translate(model, tok, pairs["test"].source, pairs["test"].target)
     corpus_scores(out.hypotheses, pairs["test"].target)        # {"chrf": ..., "bleu": ...}
 The lesson's experiments, each writing a result JSON, are in tlcourse.lessons.translation_sft.
 """
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..engine import reads
 from ..engine.attention import cpu_attention
-from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.loaders import load_dataset
-from .lora import LLM_DROPOUT
 from .sft import chat_ids, messages, SYSTEM
 from .zeroshot import batch_cache, prefix_kv
 
 
-@dataclass(frozen=True)
-class TranslateSizes:
-    max_words: int  # only pairs whose English has at most this many words (short verses: CPU time)
-    train_pairs: int  # Bible pairs per fine-tune, drawn anew for each seed
-    val_pairs: int | None  # validation pairs: each learning rate is judged on their answer loss (None: all)
-    test_pairs: int | None  # fixed test pairs: the same for every method and seed (None: all)
-    epochs: int  # passes over the training pairs
-    batch_size: int  # chats per optimizer step
-    seeds: tuple  # seeds of the compared LoRA fine-tunes (answer-only vs every token)
-    full_seeds: tuple  # seeds of full fine-tuning (each costs more than a LoRA run)
-    prompt_seeds: tuple  # seeds of few-shot prompting: which training pairs are the examples
-    lora_lrs: tuple  # LoRA's learning-rate grid (adapters on q_proj and v_proj), tried on the first seed
-    lora_all_lrs: tuple  # the grid of LoRA on every linear layer, tried on the first seed
-    full_lrs: tuple  # full fine-tuning's grid, tried on the first seed
-    lora_r: int  # LoRA rank
-    domain_sizes: tuple  # interface-string pairs added to the Bible model; None = all of them
-    cost_reviews: int  # Rotten Tomatoes test reviews for lesson 02's zero-shot sentiment check
-    cost_blocks: int  # news blocks (the profile's lm_block_size tokens) for general-English perplexity
-    gen_batch: int  # sentences per generation batch
-    pilot_pairs: tuple  # the sizing pilot's training-pair counts (run_pilot: validation only)
-    pilot_epochs: int  # the pilot's epochs; validation loss and chrF after each
-    pilot_lr: float  # the pilot's rate (LoRA q/v, answer-only loss)
-    lora_dropout: float = LLM_DROPOUT  # dropout on the adapters' input (methods.lora.LLM_DROPOUT)
-
-
-SIZES = {
-    "smoke": TranslateSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1,
-                            batch_size=4, seeds=(0,), full_seeds=(0,), prompt_seeds=(0,),
-                            lora_lrs=(1e-3,), lora_all_lrs=(1e-3,), full_lrs=(5e-5,), lora_r=16,
-                            domain_sizes=(2,), cost_reviews=8, cost_blocks=2, gen_batch=4,
-                            pilot_pairs=(4,), pilot_epochs=2, pilot_lr=1e-3),
-    "cpu": TranslateSizes(max_words=12, train_pairs=400, val_pairs=None, test_pairs=None, epochs=2,
-                          batch_size=8, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
-                          lora_lrs=(1e-3, 3e-3, 1e-2), lora_all_lrs=(3e-4, 1e-3, 3e-3), full_lrs=(3e-5, 1e-4, 3e-4),
-                          lora_r=16, domain_sizes=(50, 200), cost_reviews=64, cost_blocks=4, gen_batch=40,
-                          pilot_pairs=(50, 200, 800), pilot_epochs=3, pilot_lr=1e-3),
-    "gpu": TranslateSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2,
-                          batch_size=16, seeds=(0, 1, 2), full_seeds=(0, 1, 2), prompt_seeds=(0, 1, 2),
-                          lora_lrs=(3e-4, 1e-3, 3e-3), lora_all_lrs=(1e-4, 3e-4, 1e-3), full_lrs=(1e-5, 3e-5, 1e-4),
-                          lora_r=16, domain_sizes=(50, 200, None), cost_reviews=1000, cost_blocks=32, gen_batch=64,
-                          pilot_pairs=(500, 2000, 8000), pilot_epochs=3, pilot_lr=1e-3),
-}
-
-
-def translate_sizes(profile: str | None = None) -> TranslateSizes:
-    """The sizes of the active profile (or of the one named)."""
-    name = profile or get_profile().name
-    reads.note("translation", name, asdict(SIZES[name]))
-    return SIZES[name]
-
-
-def translation_pairs(name: str, sizes: TranslateSizes, seed: int = 0) -> dict:
+def translation_pairs(name: str, sizes, seed: int = 0) -> dict:
     """{split: DataFrame with source, target} of short pairs: train drawn by `seed`, validation and
-    test by seed 0 (fixed for every run). A size of None takes every short pair."""
+    test by seed 0 (fixed for every run). sizes: max_words, train_pairs, val_pairs, test_pairs (the
+    lesson's TranslateSizes); a size of None takes every short pair."""
     ds, out = load_dataset(name), {}
     for split, n in (("train", sizes.train_pairs), ("validation", sizes.val_pairs),
                      ("test", sizes.test_pairs)):

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..engine.config import get_profile
 from ..engine.device import autocast, model_device
 from ..engine.infer import length_batches
 from .features import embed
@@ -90,13 +89,12 @@ def label_logprobs(model, tokenizer, texts, prompt: Prompt = Prompt(), batch_siz
                    max_length: int | None = None, progress: bool = True) -> np.ndarray:
     """log p(label word | prompt with the review) for each review and label word: (N, K).
 
-    Reviews are cut to max_length tokens (default: the profile's), sorted by length so a
+    Reviews are cut to max_length tokens (None: whole), sorted by length so a
     batch holds similar lengths, and right-padded; each row is read at its last real token.
     """
     if not len(texts):
         raise ValueError("no texts to score: pass a list of reviews")
     word_ids = label_token_ids(tokenizer, prompt.label_words)  # (K,)
-    max_length = max_length or get_profile().max_length
     before, after = prompt.parts(tokenizer)
     tail = tokenizer(after, add_special_tokens=False)["input_ids"]
     rows = [ids[:max_length] + tail for ids in
@@ -132,10 +130,9 @@ def fewshot_prompt(train, k: int, seed: int, prompt: Prompt = Prompt()) -> Promp
     return replace(prompt, examples=tuple((train[int(i)]["text"], int(labels[i])) for i in picks))
 
 
-def embed_similarity(model, tokenizer, texts, descriptions=DESCRIPTIONS, max_length: int | None = None,
+def embed_similarity(model, tokenizer, texts, descriptions=DESCRIPTIONS, max_length: int = 128,
                      progress: bool = True) -> np.ndarray:
     """Cosine similarity of each text's mean-pooled embedding to each description's: (N, K)."""
-    max_length = max_length or get_profile().max_length
     X = embed(model, tokenizer, list(texts), max_length=max_length, progress=progress)  # (N, C)
     D = embed(model, tokenizer, list(descriptions), max_length=max_length, progress=False)  # (K, C)
     X, D = (a / np.linalg.norm(a, axis=1, keepdims=True) for a in (X, D))

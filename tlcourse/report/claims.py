@@ -21,8 +21,8 @@ from ..engine.config import get_profile, RESULTS
 from ..engine.records import load_results
 from ..lessons import (bias, curves, domain_adaptation, llm_basics, preference_tuning, style, translation_sft,
                        verifiable_rewards, zero_shot)
-from ..lessons.method_grid import METHODS as GRID_METHODS
-from ..lessons.protocol import excludes_zero, ONE_SEED, paired, paired_bootstrap, Paired, run_cost, seed_paired, seed_scores
+from ..experiments.method_grid import METHODS as GRID_METHODS
+from ..experiments.protocol import excludes_zero, ONE_SEED, paired, paired_bootstrap, Paired, run_cost, seed_paired, seed_scores
 
 SHOWN, NOT_SHOWN, OPPOSITE = "shown", "not shown", "opposite"
 UNTESTABLE, NOT_RECORDED, NOT_RUN = "not testable at this size", "not recorded", "not run"

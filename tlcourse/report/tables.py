@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import lessons
 from ..engine.config import LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
 from ..engine.records import format_mean_std, KEYS, load_results, mean_std
-from ..lessons.method_grid import METHODS
-from ..lessons.protocol import cost_columns, paired_bootstrap, paired_difference
+from ..experiments.method_grid import METHODS
+from ..experiments.protocol import cost_columns, paired_bootstrap, paired_difference
 
 
 def method_table(folder, data="rotten_tomatoes", model=None, reference="full"):
@@ -78,16 +79,6 @@ def readme_section(text: str, profile: str, document: str = "README.md") -> tupl
     return text.index(start) + len(start), text.index(end)
 
 
-def lesson_tables() -> dict:
-    """README section -> the lesson function that builds its table from a results folder."""
-    from ..lessons.preference_tuning import preference_table
-    from ..lessons.style import style_table
-    from ..lessons.translation_sft import translation_table
-    from ..lessons.verifiable_rewards import reward_table
-    return {"translation": translation_table, "style": style_table, "preference": preference_table,
-            "rewards": reward_table}
-
-
 def update_readme(table: str, section: str, document: str = "README.md") -> None:
     """Replace one generated section of the README (or of `document`, e.g. WORKSHOP.md) with `table`."""
     path = ROOT / document
@@ -106,7 +97,7 @@ def course_map(profiles=("cpu", "gpu")):
         fresh, warm = (_lesson_times(ROOT / "results" / p / name) for name in (LESSON_TIMES_FRESH, LESSON_TIMES))
         columns |= {f"{p} time, fresh clone": fresh, f"{p} time, warm caches": warm} if fresh else {f"{p} time": warm}
     rows = []
-    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for nb in (ROOT / "notebooks" / entry.notebook for entry in lessons.LESSONS):
         first = next(c.source for c in nbformat.read(nb, 4).cells if c.cell_type == "markdown")
         lesson, _, shows = first.splitlines()[0].lstrip("# ").strip().partition(" — ")
         links = [f"[{kind}]({kind}s/{nb.name})" for kind in ("exercise", "solution")

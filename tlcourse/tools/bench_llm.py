@@ -27,7 +27,8 @@ from ..engine.records import hardware, versions
 from ..engine.telemetry import flops_per_token
 from ..methods.lora import add_lora, ALL_LINEAR
 from ..methods.sft import collator, encode_pairs
-from ..methods.translate import translate_sizes, translation_pairs
+from ..lessons.translation_sft import translate_sizes
+from ..methods.translate import translation_pairs
 from .bench import matmul_peak, peak_flops
 
 MODEL = "smollm2-135m"

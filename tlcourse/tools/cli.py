@@ -72,12 +72,14 @@ def _results(args) -> int:
     if args.curves:
         return _curves(args, RESULTS / (args.profile or get_profile().name))
     if args.run:
+        from ..lessons import run_experiments
         run_experiments(skip_existing=not args.rerun)
     folder = RESULTS / (args.profile or get_profile().name)
     table = markdown(method_table(folder))
     if args.readme:
         from ..report.claims import claims_table
-        from ..report.tables import course_map, lesson_tables, lesson_times
+        from ..lessons import lesson_tables
+        from ..report.tables import course_map, lesson_times
         update_readme(table, args.profile or get_profile().name)
         update_readme(markdown(course_map()), "course-map")
         update_readme(markdown(claims_table(RESULTS / "cpu")), "claims")
@@ -95,26 +97,6 @@ def _results(args) -> int:
     return 0
 
 
-def run_experiments(skip_existing: bool = True) -> None:
-    """Every lesson's long experiments in the active profile, each part resuming from its result
-    files: the method grid (lessons 03-06), distillation (07), domain adaptation (08), translation
-    (10), preference tuning (11), verifiable rewards (12) and lesson 06's style fine-tune. The learning
-    curves (09) are `make curves`."""
-    from ..lessons import (distillation, domain_adaptation, preference_tuning, style, translation_sft,
-                           verifiable_rewards)
-    from ..lessons.method_grid import run_grid
-    run_grid(skip_existing=skip_existing)
-    distillation.run_distillation(distillation.teacher_run())
-    for part in (domain_adaptation.run_shift, domain_adaptation.run_dapt, domain_adaptation.head_only_control):
-        part()
-    domain_adaptation.run_target(domain_adaptation.adapt_encoder()["model"])
-    style.run_lesson(skip_existing=skip_existing)
-    translation_sft.run_lesson(skip_existing=skip_existing)
-    preference_tuning.run_lesson(skip_existing=skip_existing)
-    verifiable_rewards.run_pilot()
-    verifiable_rewards.run_lesson(skip_existing=skip_existing)
-
-
 def _curves(args, folder) -> int:
     from ..lessons.curves import curve_summary, curve_table, run_curves
     from ..report.tables import markdown, update_readme
@@ -129,7 +111,7 @@ def _curves(args, folder) -> int:
 
 def _train(args) -> int:
     import json
-    from ..lessons.method_grid import from_file, run
+    from ..experiments.method_grid import from_file, run
     record = run(from_file(args.config), out_dir=args.out)
     print(json.dumps({k: record.get(k) for k in ("method", "seed", "metrics", "wall_time_s")}))
     return 0

@@ -6,18 +6,13 @@ the package version. `stale` recomputes each of these now and names what changed
 import hashlib
 import json
 from dataclasses import asdict
+from importlib import import_module
 from pathlib import Path
 
 from .. import __version__
 from ..engine.config import get_profile, LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
-from ..lessons.preference_tuning import preference_sizes
-from ..lessons.style import style_sizes
-from ..lessons.verifiable_rewards import reward_sizes
-from ..methods.translate import translate_sizes
 
 KEY = "tlcourse"  # the notebook metadata field
-SIZE_TABLES = {"translation": translate_sizes, "preference": preference_sizes, "style": style_sizes,
-               "verifiable-rewards": reward_sizes}  # reads.note's tables
 
 
 def stamp(nb, log: Path, profile: str, root: Path = ROOT) -> dict:
@@ -46,8 +41,8 @@ def stale(nb, root: Path = ROOT) -> list[str]:
     if record["profile_fields"] != _fields(record["profile"]):
         why.append(f"the {record['profile']} profile changed")
     for table, value in record["sizes"].items():
-        if _plain(asdict(SIZE_TABLES[table](record["profile"]))) != value:
-            why.append(f"the {table} sizes changed")
+        if _sizes(table, record["profile"]) != value:
+            why.append(f"the sizes of {table} changed")
     for name, digest in record["files"].items():
         if not (root / name).is_file():
             why.append(f"{name} is gone")
@@ -57,6 +52,16 @@ def stale(nb, root: Path = ROOT) -> list[str]:
         if not (root / name).is_dir() or _folder_digest(root / name) != digest:
             why.append(f"{name}/ gained or lost files")
     return why
+
+
+def _sizes(table: str, profile: str) -> dict | None:
+    """What the size table recorded as "module:name" (engine.reads.size_table) gives now; None: gone."""
+    module, _, name = table.partition(":")
+    try:
+        sizes = getattr(import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return _plain(asdict(sizes.__wrapped__(profile)))
 
 
 def _fields(profile: str) -> dict:

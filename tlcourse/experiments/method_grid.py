@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 import tomllib
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +20,6 @@ from typing import NamedTuple
 
 import numpy as np
 import safetensors.torch as weights
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..engine.config import CACHE, get_profile, RESULTS
@@ -30,7 +28,7 @@ from ..engine.device import pick_device, seed_everything
 from ..engine.loaders import load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.models import classifier
-from ..engine.params import count_params
+from ..engine.params import count_params, saved_size_mb
 from ..engine.records import result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.features import cached_embed, probe, probe_params, train_head
@@ -257,14 +255,6 @@ def predictions(model, dataset, tokenizer):
 
 
 RUNNERS = {"majority": _majority, "probe": _probe, "head": _head}
-
-
-def saved_size_mb(model) -> float:
-    """Size of what must be stored beside the public base model: the trainable weights."""
-    tensors = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-    with tempfile.TemporaryDirectory() as tmp:
-        save_file(tensors, f"{tmp}/w.safetensors")
-        return Path(f"{tmp}/w.safetensors").stat().st_size / 2**20
 
 
 def build_model(exp: Experiment, num_labels: int):
