@@ -46,9 +46,9 @@ test-browser: prefetch
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-browser.txt
 	$(PY) -m pytest browser -q
 
-# A fresh venv installs from the bundle and prefetches every asset with no network (tests/test_bundle.py).
+# A fresh venv installs from the bundle and prefetches every asset with no network (tests/tools/test_bundle.py).
 test-bundle: bundle
-	TLCOURSE_TEST_BUNDLE=$(abspath $(BUNDLE_DIR)) $(PY) -m pytest tests/test_bundle.py -q
+	TLCOURSE_TEST_BUNDLE=$(abspath $(BUNDLE_DIR)) $(PY) -m pytest tests/tools/test_bundle.py -q
 
 bundle: setup
 	$(VENV)/bin/tlcourse bundle $(BUNDLE_DIR)

@@ -38,3 +38,11 @@ def tiny(tok):
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
     return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def pairs():
+    """Three French-English verse pairs: (source, target)."""
+    return [("Une réponse douce calme la fureur.", "A gentle answer turns away wrath."),
+            ("La langue des sages rend la science aimable.", "The tongue of the wise commends knowledge."),
+            ("Dieu est amour.", "God is love.")]

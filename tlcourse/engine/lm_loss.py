@@ -4,7 +4,8 @@ A causal LM's forward computes logits for every position, (B, T, V) with V = 49,
 and its loss then ignores the positions labelled -100 (the prompt, when the loss is on the answer
 only; padding). `labelled_loss` runs the decoder, keeps the hidden states of the positions whose
 next token is a target, and applies the output layer and cross-entropy to those alone: the same
-loss and gradients (tests/test_lm_loss.py), less work. `tlcourse bench llm` measures the gain, and that of `adapters_uncast`.
+loss and gradients (tests/engine/test_lm_loss.py), less work. `tlcourse bench llm` measures the gain,
+and that of `adapters_uncast`.
 """
 from contextlib import contextmanager
 

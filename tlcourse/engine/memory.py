@@ -3,7 +3,7 @@
 peak ≈ weights + gradients + optimizer state + activations saved for backward + transients.
 The activations are not guessed from a formula: one forward pass at batch 1 counts the bytes
 autograd saves, and that is scaled by the batch size (activations grow linearly with it).
-Transients were measured on CPU (MiniLM-L6 and SmolLM2, tests/test_memory.py): backward holds
+Transients were measured on CPU (MiniLM-L6 and SmolLM2, tests/engine/test_memory.py): backward holds
 the gradients of a block's activations beside them (about +30%), and AdamW's foreach step
 needs a scratch copy the size of the trainable parameters.
 """

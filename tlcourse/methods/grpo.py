@@ -1,5 +1,6 @@
 """GRPO's objective written out (Shao et al. 2024), as TRL's GRPOTrainer computes it with loss_type="grpo"
-and one optimisation pass per sampled batch (tests/test_rewards.py checks the loss against TRL's on one batch):
+and one optimisation pass per sampled batch (tests/lessons/test_verifiable_rewards.py checks the loss
+against TRL's on one batch):
 
     ids, mask, completion_mask = pack(prompt_ids, completions, pad_id)
     logps = token_logps(model, ids, mask, completion_mask.size(1))          # (N, C)

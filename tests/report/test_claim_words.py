@@ -1,14 +1,12 @@
 """A lesson's words cannot outrun its verdicts: prose that states a claim as fact needs the claim shown."""
 import json
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 
-from tlcourse.engine.config import RESULTS
+from tlcourse.engine.config import RESULTS, ROOT
 from tlcourse.report import claims
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
 
 

@@ -3,7 +3,9 @@ below them, a lesson never imports another lesson, and no chain of imports comes
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "tlcourse"
+from tlcourse.engine.config import ROOT
+
+PACKAGE = ROOT / "tlcourse"
 LAYERS = ("engine", "methods", "experiments", "lessons", "report", "checks", "tools")  # each imports only from those before it
 
 
@@ -105,3 +107,11 @@ def test_a_planted_lesson_to_lesson_import_and_three_module_cycle_are_found(tmp_
                                      "methods/c.py": "def f():\n    from .a import g\n"}))
     assert _lesson_to_lesson(graph) == [("tlcourse.lessons.one", "tlcourse.lessons.two")]
     assert _cycle(graph) == ["tlcourse.methods.a", "tlcourse.methods.b", "tlcourse.methods.c", "tlcourse.methods.a"]
+
+
+def test_the_tests_mirror_the_layers():
+    """tests/<layer>/ holds the tests of that layer's modules; tests/course/ those of the course as a whole."""
+    tests = ROOT / "tests"
+    assert sorted(p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))) == \
+        sorted([*LAYERS, "course"])
+    assert sorted(p.name for p in tests.glob("test_*.py")) == []

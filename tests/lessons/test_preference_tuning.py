@@ -73,3 +73,19 @@ def test_development_and_test_openings_are_disjoint_runs_of_the_test_split():
     assert len(pr.prompts("test", sizes)) == sizes.test_prompts
     with pytest.raises(ValueError, match="development or test"):
         pr.prompts("held-out", sizes)
+
+
+@pytest.mark.parametrize("method", ["dpo-b0.1", "sft-positives"])
+def test_a_trained_method_is_chosen_on_validation_measured_and_read_back(method, tmp_path, monkeypatch):
+    """run_method in the smoke profile: the rate from the method's grid (choose_rate, fit_once), every
+    test prompt measured, the file the table reads, and a second call that reads it instead of training."""
+    import math
+    import tlcourse
+    profile, sizes = tlcourse.get_profile("smoke"), pr.preference_sizes("smoke")
+    record = pr.run_method(method, 0, out_dir=tmp_path, profile=profile)
+    assert record["lr"] in (sizes.dpo_lrs if method in pr.BETAS else sizes.sft_lrs) and record["steps"] >= 1
+    assert len(record["prompt_positive_share"]) == sizes.test_prompts and math.isfinite(record["val_loss"])
+    assert 0 < record["trainable_params"] < record["total_params"] and record["metrics"]["kl"] != 0.0
+    assert list(pr.preference_table(tmp_path).method) == [method]
+    monkeypatch.setattr(pr, "fit_once", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert pr.run_method(method, 0, out_dir=tmp_path, profile=profile) == record

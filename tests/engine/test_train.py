@@ -235,3 +235,18 @@ def test_results_json_round_trip_mean_and_std_over_seeds(tmp_path, data, tokeniz
     assert len(table) == 1 and table["n_seeds"][0] == 2
     assert table["metric_loss_mean"][0] == pytest.approx(frame["metric_loss"].mean())
     assert table["metric_loss_std"][0] == pytest.approx(frame["metric_loss"].std()) and " ± " in table["metric_loss"][0]
+
+
+def test_fit_ends_with_the_weights_of_its_best_evaluation(tokenizer):
+    train, val = classification_data(24, seed=1), classification_data(16, seed=5)
+    noisy = val.map(lambda ex, i: {"label": i % 2}, with_indices=True)  # unlearnable: accuracy wanders
+    kept = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy"), tokenizer=tokenizer)
+    model = bert(seed=0)
+    restored = fit(model, train, noisy, config(epochs=6, metric="accuracy", restore_best=True), tokenizer=tokenizer)
+    last = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy", restore_best=False), tokenizer=tokenizer)
+    assert restored.restored_step == restored.best_step < restored.steps  # a later step did worse
+    assert evaluate(model, noisy, tokenizer=tokenizer)["accuracy"] == pytest.approx(restored.best_metric)
+    assert restored.metrics["accuracy"] == pytest.approx(restored.best_metric)
+    final = [r["eval_accuracy"] for r in last.history if "eval_accuracy" in r][-1]
+    assert last.metrics["accuracy"] == pytest.approx(final) and last.restored_step is None
+    assert kept.best_epoch == kept.best_step / (kept.steps / 6)

@@ -4,7 +4,6 @@ Accelerate runs FSDP only on accelerators: with two CPU processes (ACCELERATE_US
 back to plain data parallelism (MULTI_CPU), so a CPU cannot train under it. What a CPU can check:
 `accelerate launch` turns the file into an FSDP2 environment, and the plugin built from that
 environment shards the model one transformer block at a time."""
-from pathlib import Path
 
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.utils import FullyShardedDataParallelPlugin
@@ -12,7 +11,9 @@ from accelerate.utils.launch import prepare_multi_gpu_env
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
-CONFIG = Path(__file__).resolve().parent.parent / "examples" / "fsdp.yaml"
+from tlcourse.engine.config import ROOT
+
+CONFIG = ROOT / "examples" / "fsdp.yaml"
 
 
 def launch_env():

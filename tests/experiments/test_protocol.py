@@ -14,9 +14,6 @@ from tlcourse.experiments.protocol import (cost_columns, ONE_SEED, paired_bootst
                                       seed_paired, stored)
 from tlcourse.methods.freezing import blocks, head_parameters
 from tlcourse.engine.models import classifier
-from tlcourse.engine.train import evaluate, fit
-
-from test_train import bert, classification_data, config, tokenizer  # noqa: F401  (a fixture)
 
 
 def table(n):
@@ -37,21 +34,6 @@ def test_validation_and_test_are_the_same_for_every_seed_and_never_trained_on():
         assert not set(split["train"]["text"]) & set(split["validation"]["text"])
     assert validation_size(200, profile) == 16 and validation_size(50, profile) == 10  # at most a fifth
     assert training_pool_size(ds, profile) == 184
-
-
-def test_fit_ends_with_the_weights_of_its_best_evaluation(tokenizer):
-    train, val = classification_data(24, seed=1), classification_data(16, seed=5)
-    noisy = val.map(lambda ex, i: {"label": i % 2}, with_indices=True)  # unlearnable: accuracy wanders
-    kept = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy"), tokenizer=tokenizer)
-    model = bert(seed=0)
-    restored = fit(model, train, noisy, config(epochs=6, metric="accuracy", restore_best=True), tokenizer=tokenizer)
-    last = fit(bert(seed=0), train, noisy, config(epochs=6, metric="accuracy", restore_best=False), tokenizer=tokenizer)
-    assert restored.restored_step == restored.best_step < restored.steps  # a later step did worse
-    assert evaluate(model, noisy, tokenizer=tokenizer)["accuracy"] == pytest.approx(restored.best_metric)
-    assert restored.metrics["accuracy"] == pytest.approx(restored.best_metric)
-    final = [r["eval_accuracy"] for r in last.history if "eval_accuracy" in r][-1]
-    assert last.metrics["accuracy"] == pytest.approx(final) and last.restored_step is None
-    assert kept.best_epoch == kept.best_step / (kept.steps / 6)
 
 
 def rates(groups, model):
