@@ -3,6 +3,7 @@ method's parameter groups share."""
 import tempfile
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_file
 
 
@@ -25,6 +26,20 @@ def one_rate_groups(model, weight_decay: float) -> list:
     groups = [{"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
               {"params": [p for p in params if not decays(p)], "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
+
+
+def trainable_copy(model) -> dict:
+    """A copy of the trainable weights by name, off the accelerator (it may be a whole model): what a run
+    keeps at its best evaluation, to end with (train.fit, and the course's loops beside it)."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+def put_back(model, weights: dict) -> None:
+    """Copy `weights` (a trainable_copy) into the model's parameters of the same names."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value)
 
 
 def saved_size_mb(model) -> float:

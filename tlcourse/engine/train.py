@@ -35,7 +35,7 @@ from .checkpoint import folder_mb, latest_checkpoint, load_checkpoint, save_chec
 from .device import autocast, mixed_precision, model_device, pick_device
 from .failures import check_finite, is_out_of_memory, out_of_memory
 from .lm_loss import adapters_uncast, labelled_loss
-from .params import count_params, one_rate_groups
+from .params import count_params, one_rate_groups, put_back, trainable_copy
 from .schedules import make_schedule
 from .telemetry import LivePlot, Throughput, is_notebook, peak_memory_mb, progress_bar
 
@@ -403,9 +403,7 @@ class _Loop:
     def keep_best(self):
         """A copy of the trainable weights at a new best evaluation (off the GPU: it may be a whole model)."""
         if self.cfg.restore_best:
-            self.best_weights = {n: p.detach().to("cpu", copy=True)
-                                 for n, p in self.acc.unwrap_model(self.parts.model).named_parameters()
-                                 if p.requires_grad}
+            self.best_weights = trainable_copy(self.acc.unwrap_model(self.parts.model))
 
     def save(self):
         if not self.cfg.checkpoint_dir:
@@ -426,10 +424,7 @@ class _Loop:
         if self.best_weights is None or pos.best_step is None:
             return
         if pos.best_step != pos.step:
-            params = dict(self.acc.unwrap_model(self.parts.model).named_parameters())
-            with torch.no_grad():
-                for name, value in self.best_weights.items():
-                    params[name].copy_(value)
+            put_back(self.acc.unwrap_model(self.parts.model), self.best_weights)
             pos.metrics = pos.best_metrics
         self.restored_step, self.best_weights = pos.best_step, None
 

@@ -26,7 +26,7 @@ from ..engine.config import get_profile, RESULTS, RUNS
 from ..engine.device import autocast, mixed_precision, model_device, seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
-from ..engine.params import count_params
+from ..engine.params import count_params, put_back, trainable_copy
 from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
 from ..engine.schedules import make_schedule
 from ..methods.checkable import chat, complete, generate, graded, group_advantages, INSTRUCTION, items, TASKS
@@ -163,14 +163,11 @@ class KeepBest:
         self.curve.append({"step": step, "accuracy": float(g["correct"].mean()), "format": float(g["format"].mean())})
         if self.best is None or self.curve[-1]["accuracy"] > self.best:
             self.best, self.best_step = self.curve[-1]["accuracy"], step
-            self._weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            self._weights = trainable_copy(model)
         model.train()
 
     def restore(self, model) -> None:
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in self._weights:
-                    p.copy_(self._weights[n])
+        put_back(model, self._weights)
 
 
 def keep_best(tokenizer, sizes: RewardSizes, kind=KeepBest) -> KeepBest:
