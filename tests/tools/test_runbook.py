@@ -4,8 +4,24 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
+
+
+def _as_from_a_terminal():
+    """In the child before it starts: Ctrl-C reaches a command started from a terminal, so SIGINT is neither
+    ignored nor blocked there. A test worker may carry either (a signal mask is inherited by fork, and a
+    library may block SIGINT while it spawns a helper), and Python leaves an inherited ignore in place."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _signal_state(pid: int) -> str:
+    """The child's blocked, ignored and caught signal masks, for a failure message."""
+    status = Path(f"/proc/{pid}/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    return " ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
@@ -18,7 +34,8 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
     log = tmp_path / "output.txt"  # a file, not a pipe: a kernel's leftover child holding a pipe open would hang the read
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "tlcourse.tools.cli", "run", str(path)], stdout=sink,
-                                stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+                                stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+                                preexec_fn=_as_from_a_terminal)
     for _ in range(240):  # the kernel starts (slowly on a busy machine) and reaches the sleeping cell
         if (tmp_path / "sleeping").exists():
             break
@@ -31,8 +48,9 @@ def test_ctrl_c_leaves_the_lesson_unchanged_and_exits_130(tmp_path):
         except subprocess.TimeoutExpired:
             continue
     else:
+        state = _signal_state(proc.pid)
         proc.kill()
-        raise AssertionError("tlcourse run did not stop after six Ctrl-C:\n" + log.read_text())
+        raise AssertionError(f"tlcourse run did not stop after six Ctrl-C ({state}):\n" + log.read_text())
     out = log.read_text()
     assert proc.returncode == 130, out
     assert "interrupted: lesson.ipynb left unchanged" in out and "Traceback" not in out, out
