@@ -46,11 +46,6 @@ def mini_tok():
     return tlcourse.load_tokenizer("minilm-l6")
 
 
-@pytest.fixture(scope="module")
-def smol_tok():
-    return tlcourse.load_tokenizer("smollm2-135m")
-
-
 def bert_config(tok):
     return BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                       intermediate_size=64, max_position_embeddings=128, num_labels=2)
@@ -81,11 +76,11 @@ def test_classifier_sites_bias_speed_evaluate(mini_tok):
     assert calls[0] > 0
 
 
-def test_decoder_sites_label_scores_perplexity(smol_tok):
-    model, calls = guarded(tiny_llama(smol_tok))
-    assert zeroshot.label_logprobs(model, smol_tok, TEXTS, progress=False).shape == (3, 2)
-    assert lm.perplexity(model, smol_tok, TEXTS, max_length=16, progress=False) > 1
-    assert len(lm.sample(model, smol_tok, "A film", max_new_tokens=3)) == 1
+def test_decoder_sites_label_scores_perplexity(tok):
+    model, calls = guarded(tiny_llama(tok))
+    assert zeroshot.label_logprobs(model, tok, TEXTS, progress=False).shape == (3, 2)
+    assert lm.perplexity(model, tok, TEXTS, max_length=16, progress=False) > 1
+    assert len(lm.sample(model, tok, "A film", max_new_tokens=3)) == 1
     assert calls[0] > 0
 
 

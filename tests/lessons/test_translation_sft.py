@@ -14,11 +14,6 @@ from tlcourse.methods.translate import (common_prefix, corpus_scores, first_line
                                 translation_pairs)
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return tlcourse.load_tokenizer("smollm2-135m")
-
-
 def test_answer_only_labels_cover_exactly_the_answer_and_its_end_of_turn(tok, pairs):
     chat = messages(*pairs[0])
     ex = encode_chat(tok, chat, answer_only=True)

@@ -5,17 +5,11 @@ import copy
 import pytest
 import torch
 
-import tlcourse
 from tlcourse.methods.dpo import DPOModel, collator, dpo_loss, preference_pairs, sequence_logps, with_reference_logps
 
 TEXTS = [("The film is", " a joy from start to finish.", " a dull, tired mess."),
          ("A story of", " courage, warmth and wit.", " nothing at all."),
          ("Its actors", " shine.", " sleepwalk through every scene they share.")]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return tlcourse.load_tokenizer("smollm2-135m")
 
 
 @pytest.fixture

@@ -16,11 +16,6 @@ TEXT = "Tokenisation isn't trivial: naïve splits fail on 'unbelievably' long wo
 
 
 @pytest.fixture(scope="module")
-def tok():
-    return tlcourse.load_tokenizer("smollm2-135m")
-
-
-@pytest.fixture(scope="module")
 def smol():
     return tlcourse.load_model("smollm2-135m")
 

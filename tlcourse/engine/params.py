@@ -7,7 +7,6 @@ import torch
 from safetensors.torch import save_file
 
 
-
 def count_params(model) -> tuple[int, int]:
     """(trainable, total) parameter counts; tied weights are counted once."""
     params = list(model.parameters())  # .parameters() already yields a shared tensor once

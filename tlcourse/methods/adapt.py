@@ -53,14 +53,14 @@ def continue_pretraining(model, tokenizer, texts, config: DAPTConfig, masked: bo
     """
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling
-    block = config.block_size
     train_config = TrainConfig(lr=config.lr, max_steps=config.steps, batch_size=config.batch_size,
                                seed=config.seed, group_by_length=False, log_every=1, progress=False)
     if masked:
-        data = tokenize(Dataset.from_dict({"text": list(texts)}), tokenizer, block, quiet=True)  # cut by design
+        texts = Dataset.from_dict({"text": list(texts)})
+        data = tokenize(texts, tokenizer, config.block_size, quiet=True)  # cut to block_size by design
         collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
     else:
-        data, collate = pack_blocks(texts, tokenizer, block, config.steps * config.batch_size), None
+        data, collate = pack_blocks(texts, tokenizer, config.block_size, config.steps * config.batch_size), None
     return fit(model, data, None, train_config, collate_fn=collate)
 
 

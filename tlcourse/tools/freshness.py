@@ -6,11 +6,11 @@ the package version. `stale` recomputes each of these now and names what changed
 import hashlib
 import json
 from dataclasses import asdict
-from importlib import import_module
 from pathlib import Path
 
 from .. import __version__
 from ..engine.config import get_profile, LESSON_TIMES, LESSON_TIMES_FRESH, ROOT
+from ..lessons import function
 
 KEY = "tlcourse"  # the notebook metadata field
 
@@ -56,9 +56,8 @@ def stale(nb, root: Path = ROOT) -> list[str]:
 
 def _sizes(table: str, profile: str) -> dict | None:
     """What the size table recorded as "module:name" (engine.reads.size_table) gives now; None: gone."""
-    module, _, name = table.partition(":")
     try:
-        sizes = getattr(import_module(module), name)
+        sizes = function(table)
     except (ImportError, AttributeError, ValueError):
         return None
     return _plain(asdict(sizes.__wrapped__(profile)))
