@@ -10,7 +10,9 @@ PY := $(VENV)/bin/python
 # BUNDLE=DIR: install the wheels and prefetch the assets from a folder made by `make bundle`.
 BUNDLE ?=
 BUNDLE_DIR ?= bundle
-PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+# --no-compile: Python compiles only the modules it imports, on first import (+7 s once), instead of every
+# module of every package at install (a fresh venv's install took 99 s with, 48 s without, on 2 cores).
+PIP_INSTALL := $(PY) -m pip install -q --no-compile --disable-pip-version-check --root-user-action=ignore \
 	$(if $(BUNDLE),--no-index --find-links $(abspath $(BUNDLE))/wheels)
 ifneq ($(BUNDLE),)
 export TLCOURSE_BUNDLE := $(abspath $(BUNDLE))
@@ -45,7 +47,7 @@ test: prefetch
 
 test-browser: prefetch
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-browser.txt
+	$(PY) -m pip install -q --no-compile --disable-pip-version-check -r requirements-browser.txt
 	$(PY) -m pytest browser -q
 
 # A fresh venv installs from the bundle and prefetches every asset with no network (tests/tools/test_bundle.py).

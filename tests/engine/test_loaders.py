@@ -146,3 +146,15 @@ def test_interface_strings_split_by_file_without_shared_strings():
         strings = lambda s: set(frames[s].source) | set(frames[s].target)
         assert strings(a).isdisjoint(strings(b)), f"{a} and {b} share a string"
     assert not (frames["train"].source == frames["train"].target).any()
+
+
+def test_a_verified_folder_is_hashed_once_until_a_file_changes(tmp_cache, monkeypatch):
+    shutil.copytree(REAL_CACHE / "datasets/hamlet", tmp_cache / "datasets/hamlet")
+    folder, hashed = tmp_cache / "datasets/hamlet", []
+    real = assets.sha256_file
+    monkeypatch.setattr(assets, "sha256_file", lambda path: hashed.append(path) or real(path))
+    assert assets.stamp_state(folder) == "verified" and hashed
+    hashed.clear()
+    assert assets.stamp_state(folder) == "verified" and not hashed
+    flip_byte(folder / "train.parquet")
+    assert assets.stamp_state(folder) == "corrupt: train.parquet"

@@ -146,16 +146,34 @@ def write_stamp(folder: Path, **info) -> None:
     os.replace(tmp, folder / "stamp.json")
 
 
+_VERIFIED: dict[Path, tuple] = {}  # folder -> its files' stat when they last hashed right in this process
+
+
 def stamp_state(folder: Path) -> str:
-    """missing | verified | corrupt: <file> — for a prepared model or dataset folder."""
+    """missing | verified | corrupt: <file> — for a prepared model or dataset folder. Hashed once per
+    process while no file of it changes (size, times, inode): a lesson loads the same model many times."""
     stamp = folder / "stamp.json"
     if not stamp.exists():
         return "missing"
-    for rel, digest in json.loads(stamp.read_text())["files"].items():
+    files = json.loads(stamp.read_text())["files"]
+    seen = _stats(folder, ["stamp.json", *files])
+    if seen is not None and _VERIFIED.get(folder) == seen:
+        return "verified"
+    for rel, digest in files.items():
         path = folder / rel
         if not path.exists() or sha256_file(path) != digest:
             return f"corrupt: {rel}"
+    _VERIFIED[folder] = seen
     return "verified"
+
+
+def _stats(folder: Path, names) -> tuple | None:
+    """(name, size, mtime, ctime, inode) of each file; None if one is missing."""
+    try:
+        return tuple((n, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino)
+                     for n in names for s in [(folder / n).stat()])
+    except FileNotFoundError:
+        return None
 
 
 def require_verified(folder: Path, what: str) -> Path:
