@@ -11,7 +11,10 @@ PY := $(VENV)/bin/python
 BUNDLE ?=
 BUNDLE_DIR ?= bundle
 # --no-compile: Python compiles only the modules it imports, on first import (+7 s once), instead of every
-# module of every package at install (a fresh venv's install took 99 s with, 48 s without, on 2 cores).
+# module of every package at install (a fresh venv's install took 99 s with, 48 s without, on 2 cores);
+# so Python must keep what it compiled, whatever the shell says (PYTHONDONTWRITEBYTECODE set made every
+# process compile its imports again: +7 s each).
+export PYTHONDONTWRITEBYTECODE :=
 PIP_INSTALL := $(PY) -m pip install -q --no-compile --disable-pip-version-check --root-user-action=ignore \
 	$(if $(BUNDLE),--no-index --find-links $(abspath $(BUNDLE))/wheels)
 ifneq ($(BUNDLE),)
