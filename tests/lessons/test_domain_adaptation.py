@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import tlcourse
+from tlcourse.engine.config import RESULTS, ROOT
 from tlcourse.lessons import bias
 from tlcourse.lessons import domain_adaptation
 from tlcourse.methods import adapt as domain
@@ -129,3 +130,20 @@ def test_soft_target_check_spots_the_missing_temperature():
     assert check_soft_targets((logits / 3).softmax(-1), logits, 3).startswith("Correct")
     with pytest.raises(AssertionError, match="T=1"):
         check_soft_targets(logits.softmax(-1), logits, 3)
+
+
+def test_run_target_returns_what_the_committed_smoke_runs_wrote_for_both_encoders():
+    """run_target in smoke (lesson 08 runs it with the encoder adapted at TAPTConfig(4, 4)): one record per
+    method, encoder and seed, each read back from its committed result file, none written again, every
+    record scored on the same test reviews."""
+    profile = tlcourse.get_profile("smoke")
+    adapted = domain_adaptation.adapted_folder(domain_adaptation.TAPTConfig(head_steps=4, steps=4),
+                                               domain_adaptation.target_profile(profile))
+    files = sorted((RESULTS / "smoke").glob("*custom-*__smoke__seed*.json"))
+    before = {f: f.stat().st_mtime_ns for f in files}
+    records = domain_adaptation.run_target(adapted.relative_to(ROOT).as_posix(), seeds=profile.seeds)
+    assert {(r["method"], r["model"]) for r in records} == {("majority", "minilm-l6"), ("full", "minilm-l6"),
+                                                             ("full", adapted.relative_to(ROOT).as_posix())}
+    assert len(records) == 3 * len(profile.seeds)
+    assert len({len(r["test_correct"]) for r in records}) == 1, "the same test reviews for every run"
+    assert {f: f.stat().st_mtime_ns for f in files} == before, "read back, not written again"

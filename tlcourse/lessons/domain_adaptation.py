@@ -181,8 +181,7 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     by a later call with the same settings); returns {"model": its folder from the checkout, the held-out
     masked-LM losses before and after on drug reviews and on news, steps, tokens, seconds}."""
     profile = target_profile(profile)
-    key = hashlib.sha256(json.dumps([asdict(config), profile.name, profile.max_length]).encode()).hexdigest()[:8]
-    folder = CACHE / "adapted" / f"minilm-l6-tapt-{profile.name}-{key}"
+    folder = adapted_folder(config, profile)
     if (folder / "tapt.json").exists():
         return json.loads((folder / "tapt.json").read_text())
     mlm, tokenizer, numbers = _adapt(config, profile, encoder_trains=True)
@@ -198,6 +197,12 @@ def adapt_encoder(config: TAPTConfig = TAPTConfig(), profile=None) -> dict:
     except OSError:  # another process finished the same build first: keep its copy
         shutil.rmtree(tmp)
     return record
+
+
+def adapted_folder(config: TAPTConfig, profile) -> Path:
+    """Where adapt_encoder keeps the encoder adapted with `config` at target_profile(profile)'s length."""
+    key = hashlib.sha256(json.dumps([asdict(config), profile.name, profile.max_length]).encode()).hexdigest()[:8]
+    return CACHE / "adapted" / f"minilm-l6-tapt-{profile.name}-{key}"
 
 
 def head_only_control(config: TAPTConfig = TAPTConfig(), profile=None, out_dir=None) -> dict:
