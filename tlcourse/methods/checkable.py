@@ -68,6 +68,10 @@ TASKS = {  # task -> (what it asks, every (question, integer answer) it has)
     "words": ("an English number word (0-99) written in digits", _words),
     "letter": ("the position of a letter in a six-letter word", _letter),
 }
+GUESSES = {  # task -> the answers a guesser picks among for a question, where fewer than all the task's answers
+    "larger": lambda q: set(map(int, INTEGER.findall(q))),  # one of the two numbers asked about: a coin flip
+    "letter": lambda q: set(range(1, 7)),  # a position in a six-letter word
+}
 INSTRUCTION = " Reply with the number only."  # the format asked for: the digits alone
 SHARES = {"test": 0.2, "validation": 0.2, "train": 0.6}  # of a task's questions, split once
 
@@ -88,6 +92,15 @@ def items(task: str, split: str, n: int | None = None) -> list[tuple[str, int]]:
     return every[bounds[i]:bounds[i + 1]][:n]
 
 
+def chance(task: str, split: str = "test") -> float:
+    """The accuracy of guessing uniformly among a question's plausible answers (GUESSES; else every answer
+    the task has), averaged over the split: the floor a trained model must rise above."""
+    qa = items(task, split)
+    every = {a for _, a in TASKS[task][1]()}
+    guesses = [GUESSES[task](q) if task in GUESSES else every for q, _ in qa]
+    return float(np.mean([(a in g) / len(g) for (_, a), g in zip(qa, guesses)]))
+
+
 def chat(question: str, examples=()) -> list[dict]:
     """The question as a user turn after the course's empty system turn (methods.sft); each
     (question, answer) example first, answered in the format asked for (few-shot)."""
@@ -98,6 +111,48 @@ def chat(question: str, examples=()) -> list[dict]:
 
 
 INTEGER = re.compile(r"-?\d+")  # an answer; the whole completion, stripped, must be one to be in format
+CONTRACT = " End your reply with a last line of the form 'Answer: N', N the number."  # the final form asked for
+ANSWER = re.compile(r"Answer: (-?\d+)")  # the contract's line, whole
+
+
+def contract_chat(question: str, examples=()) -> list[dict]:
+    """The question under the answer contract, after the course's empty system turn; each (question,
+    answer) example first, answered with the contract's line alone (few-shot)."""
+    turns = [{"role": "system", "content": SYSTEM}]
+    for q, a in examples:
+        turns += [{"role": "user", "content": q + CONTRACT}, {"role": "assistant", "content": f"Answer: {a}"}]
+    return turns + [{"role": "user", "content": question + CONTRACT}]
+
+
+def contract_answer(completion: str, ended: bool = True) -> int | None:
+    """The number a completion commits to under the contract, or None: it must have ended (not been cut off
+    at the token limit), its last line must be 'Answer: N' and no other line may say 'Answer:'."""
+    lines = completion.strip().splitlines()
+    last = ANSWER.fullmatch(lines[-1].strip()) if ended and lines else None
+    return int(last[1]) if last and completion.count("Answer:") == 1 else None
+
+
+def last_integer(completion: str) -> int | None:
+    """The completion's last integer, wherever it stands: the loose grader's reading."""
+    found = INTEGER.findall(completion)
+    return int(found[-1]) if found else None
+
+
+def contract_graded(completions, answers, ended) -> dict:
+    """Each completion under both graders: {"correct": (N,) 1 where contract_answer is the answer (strict),
+    "loose": (N,) 1 where last_integer is, "cut_off": (N,) 1 where it ran into the token limit}.
+    ended: (N,) whether each completion reached its end-of-turn token."""
+    strict = [contract_answer(c, e) == a for c, a, e in zip(completions, answers, ended)]
+    loose = [last_integer(c) == a for c, a in zip(completions, answers)]
+    return {"correct": np.array(strict, dtype=float), "loose": np.array(loose, dtype=float),
+            "cut_off": 1.0 - np.array(ended, dtype=float)}
+
+
+def majority_correct(completions, ended, answer: int) -> bool:
+    """Majority vote over one question's samples: the most frequent contract answer (ties: the first to
+    reach the count) is the answer; samples that commit to none do not vote."""
+    votes = [v for v in map(contract_answer, completions, ended) if v is not None]
+    return bool(votes) and max(votes, key=votes.count) == answer
 
 
 def graded(completions, answers) -> dict:
@@ -118,6 +173,20 @@ def generate(model, tokenizer, questions, n: int = 1, temperature: float = 0.0, 
     prompts = [chat_ids(tokenizer, chat(q, examples), generation_prompt=True) for q in questions]
     how = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
     return prompts, continuations(model, tokenizer, prompts, n, new_tokens, batch_size, **how)
+
+
+def sampled(model, tokenizer, chats, n: int = 1, temperature: float = 0.0, new_tokens: int = 8, seed: int = 0,
+            batch_size: int = 64) -> dict:
+    """n completions of each chat (greedy at temperature 0, else sampled untruncated, seeded):
+    {"prompts": ids per chat, "completions": [n ids] per chat, "texts": [n texts] per chat, "ended": [n bools]
+    per chat}; a completion ends at the end-of-turn token (kept in its ids, ended) or after new_tokens."""
+    torch.manual_seed(seed)
+    prompts = [chat_ids(tokenizer, c, generation_prompt=True) for c in chats]
+    how = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
+    groups = continuations(model, tokenizer, prompts, n, new_tokens, batch_size, **how)
+    return {"prompts": prompts, "completions": groups,
+            "texts": [tokenizer.batch_decode(g, skip_special_tokens=True) for g in groups],
+            "ended": [[bool(c) and c[-1] == tokenizer.eos_token_id for c in g] for g in groups]}
 
 
 def complete(model, tokenizer, questions, n: int = 1, **kwargs) -> list[list[str]]:
