@@ -1,6 +1,5 @@
 """GRPO's losses against TRL's on one batch, the shared-prompt forward against one pass over every row,
 the rejection loss against a language model's own cross-entropy, and the answer contract's graders."""
-import numpy as np
 import pytest
 import torch
 
