@@ -1,6 +1,7 @@
 """The one settings search (protocol.search) and the one "still current?" rule (protocol.stored),
 on a small problem: what they choose, what they read back, what they rerun."""
 import json
+import math
 
 import pytest
 
@@ -76,3 +77,20 @@ def test_the_paired_bootstrap_takes_any_statistic():
     spread = paired_bootstrap([[1, 0], [1, 0]], [[1, 1], [1, 1]], statistic=lambda x: x.mean(1).max(-1) - x.mean(1).min(-1))
     assert spread == (1.0, 1.0, 1.0)
     assert ACCURACY.better({"val_accuracy": 0.6}, {"val_accuracy": 0.5})
+
+
+def test_a_search_widens_its_grid_until_the_winner_is_inside(tmp_path):
+    from tlcourse.experiments.protocol import widening_search
+    trained = []
+
+    def validate(lr):  # validation peaks at 3e-2, beyond the grid's top
+        trained.append(lr)
+        return {"val_accuracy": -abs(math.log(lr / 3e-2))}, f"model at {lr:g}"
+
+    choice = widening_search("m", (1e-3, 3e-3), validate, tmp_path, lambda lr: {"lr": lr})
+    assert [c["value"] for c in choice.candidates] == [1e-3, 3e-3, 9e-3, 0.027] and choice.value == 0.027
+    assert choice.winner[1] == "model at 0.027" and choice.trained_here and trained == [1e-3, 3e-3, 9e-3, 0.027]
+    again = widening_search("m", (1e-3, 3e-3), validate, tmp_path, lambda lr: {"lr": lr})
+    assert again.value == 0.027 and again.winner is None and not again.trained_here and len(trained) == 4
+    peak = widening_search("p", (1e-1, 3e-1), validate, tmp_path, lambda lr: {"lr": lr}, most=1)
+    assert [c["value"] for c in peak.candidates] == [0.0333, 0.1, 0.3] and peak.value == 0.0333  # ran out: on the edge

@@ -117,6 +117,32 @@ def search(name: str, candidates, validate, folder, asked, score: Score = ACCURA
     return Choice(best[0], rows, best[1:] if best[2] is not None else None, seconds, trained)
 
 
+def widening_search(name: str, grid, validate, folder, asked, score: Score = ACCURACY, label=lambda v: f"lr{v:g}",
+                    describe=None, factor: float = 3.0, most: int = 2) -> Choice:
+    """search() over `grid`, widened while the winner sits on its edge: the next value beyond that edge
+    (times or divided by `factor`) joins the grid, at most `most` times, so a chosen rate lies inside the
+    values tried unless the widening ran out (Choice.candidates then shows it on the edge). A winner
+    trained in an earlier round is still handed back (Choice.winner)."""
+    grid, kept = sorted(grid), {}
+
+    def remembered(value):
+        record, kept[value] = validate(value)
+        return record, kept[value]
+
+    for _ in range(most + 1):
+        choice = search(name, grid, remembered, folder, asked, score, label, describe)
+        edge = grid_position(choice.value, grid)
+        if edge == "inside its grid" or len(grid) < 2:
+            break
+        grid = ([float(f"{grid[0] / factor:.3g}")] + grid if edge == "the bottom of its grid"
+                else grid + [float(f"{grid[-1] * factor:.3g}")])
+    if choice.winner is None and choice.value in kept:
+        record = json.loads((Path(folder) / "sweep" / f"{name}__{label(choice.value)}.json").read_text())
+        choice.winner = (record, kept[choice.value])
+    choice.trained_here = bool(kept)
+    return choice
+
+
 def _seconds(record: dict) -> float:
     """A candidate's own time: as search() measured it, else as its lesson recorded it (older records);
     NaN when neither was recorded, so a search's total is never undercounted."""
