@@ -183,7 +183,7 @@ def sampled(model, tokenizer, chats, n: int = 1, temperature: float = 0.0, new_t
     torch.manual_seed(seed)
     prompts = [chat_ids(tokenizer, c, generation_prompt=True) for c in chats]
     how = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
-    groups = continuations(model, tokenizer, prompts, n, new_tokens, batch_size, **how)
+    groups = continuations(model, tokenizer, prompts, n, new_tokens, batch_size, share_prompt=True, **how)
     return {"prompts": prompts, "completions": groups,
             "texts": [tokenizer.batch_decode(g, skip_special_tokens=True) for g in groups],
             "ended": [[bool(c) and c[-1] == tokenizer.eos_token_id for c in g] for g in groups]}

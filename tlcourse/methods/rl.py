@@ -70,7 +70,8 @@ def train_policy(model, tokenizer, train, grade, evaluate, config: PolicyConfig,
             rows = _pool_step(pool, step, config)
         done = _optimise(model, tokenizer, rows, config, optimizer, scaler, params) if len(rows["completions"]) else {}
         log.append({"step": step} | rows["diagnostics"] | done)
-        schedule.step()
+        if done:  # a step with no right answer to learn from (rejection) takes no optimizer step
+            schedule.step()
         if step % config.eval_every == 0 or step == config.steps:
             best = _evaluated(model, evaluate, step, curve, best)
     put_back(model, best[2])
