@@ -1,7 +1,7 @@
 """Exercise checks for lesson 12 (fine-tuning with a reward a program can check)."""
 import numpy as np
 
-from ..methods.checkable import graded, group_advantages
+from ..methods.checkable import contract_graded, graded, group_advantages
 from .feedback import correct
 
 
@@ -49,3 +49,25 @@ def check_grades(right, kept, completions, answers) -> str:
     return correct(f"{expected['correct'].mean():.0%} right, {expected['format'].mean():.0%} in the format asked for: "
                    "a right answer inside a sentence counts as right but not as kept, which is how the lesson tells "
                    "a gain in correctness from a gain in format")
+
+
+def check_contract(strict, loose, completions, answers, ended) -> str:
+    """`strict` and `loose` should be, per completion, whether it is right under the answer contract (a last
+    line 'Answer: N' with the right N, no other 'Answer:', and not cut off) and whether its last integer is
+    the answer (lists of 0/1 or True/False)."""
+    expected = contract_graded(completions, answers, ended)
+    strict, loose = (np.asarray(v, dtype=float).ravel() for v in (strict, loose))
+    if strict.shape != expected["correct"].shape or loose.shape != expected["loose"].shape:
+        raise AssertionError(f"Give one value per completion ({len(completions)}) in each list.")
+    hints = {"strict": "under the contract the last line must be 'Answer: N' with the right N, no other line may "
+                       "say 'Answer:', and an answer that did not end is wrong",
+             "loose": "the loose grader reads the last integer anywhere in the answer, minus sign included"}
+    for name, ours, theirs in (("strict", strict, expected["correct"]), ("loose", loose, expected["loose"])):
+        wrong = np.flatnonzero(ours != theirs)
+        if wrong.size:
+            i = wrong[0]
+            raise AssertionError(f"`{name}` is wrong for completion {i} ({completions[i]!r}, answer {answers[i]}, "
+                                 f"ended {bool(ended[i])}): {hints[name]}.")
+    fooled = int(((expected["loose"] == 1) & (expected["correct"] == 0)).sum())
+    return correct(f"{fooled} of {len(completions)} answers fool the loose grader: each names the right number "
+                   "somewhere without committing to it, which is what a last-number reward pays for")

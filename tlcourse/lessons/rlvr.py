@@ -27,10 +27,9 @@ from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
 from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
-from ..experiments.protocol import (cost_columns, Paired, paired_difference, search, search_fields, seed_paired,
-                                    stored, VERSION, widening_search)
-from ..methods.checkable import (chance, CONTRACT, contract_chat, contract_graded, items,
-                                 majority_correct, sampled, TASKS)
+from ..experiments.protocol import (cost_columns, describe_difference, Paired, paired_difference, search,
+                                    search_fields, seed_paired, stored, VERSION, widening_search)
+from ..methods.checkable import chance, CONTRACT, contract_chat, contract_graded, items, majority_correct, sampled, TASKS
 from ..methods.dpo import mean_kl
 from ..methods.lm import block_losses, pack_blocks
 from ..methods.lora import add_lora, ALL_LINEAR, merged
@@ -483,3 +482,17 @@ def samples(folder, methods, seed: int = 0, n: int = 8):
         table.setdefault("answer", record.test_truth[:n])
         table[method] = record.test_answers[:n]
     return pd.DataFrame(table)
+
+
+def against_sampling(folder, method: str, column: str = "test_pass_at_k") -> Paired:
+    """A trained arm's greedy strict accuracy minus what the model as it is finds by sampling k answers
+    (few-shot's pass@k, or test_majority_at_k), on the same test questions and seeds: below 0, training
+    sharpened what sampling already found; above 0, it found answers no sample of the starting model had."""
+    frame = _runs(folder)
+    base = frame[frame.method == "few-shot"].assign(method="sampling", test_correct=lambda f: f[column])
+    return seed_paired(pd.concat([frame[frame.method == method], base]), method, "sampling", "test_correct", scale=100)
+
+
+def describe(folder, a: str, b: str, column: str = "test_correct") -> str:
+    """compare() in one sentence (protocol.describe_difference), in points of strict accuracy."""
+    return describe_difference(a, b, compare(folder, a, b, column), unit="points")
