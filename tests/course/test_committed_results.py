@@ -84,3 +84,23 @@ def test_lesson_12_task_is_the_pilots_choice_and_its_files_record_their_sizes():
             if method in vr.TRAINED:
                 grid = sizes.sft_lrs if method == "sft-own" else sizes.grpo_lrs
                 assert [c["lr"] for c in r["candidates"]] == list(grid) and r["lr"] in grid
+
+
+def test_rebuilt_lesson_12_files_hold_every_test_answer_and_both_graders_reproduce_them():
+    """Every committed run of lesson 12 as rebuilt (issue 35; its runs are still coming in) was made from the
+    sizes asked now, and its stored answers, graded again by both graders, give its stored grades and accuracies."""
+    from tlcourse.lessons import rlvr
+    pilot = json.loads((CPU / "pilot" / "contract-pilot.json").read_text())
+    sizes = rlvr.reward_sizes("cpu")
+    assert rlvr.choose_task(pilot) == sizes.task
+    runs = _files(f"*__smollm2-135m__{rlvr.DATA}__cpu__seed*.json")
+    for r in runs:
+        assert not differences(r, {"sizes": json.loads(json.dumps(asdict(sizes)))}) and r["protocol"] == VERSION
+        again = rlvr.regrade(r)
+        assert len(r["test_answers"]) == sizes.test_items
+        assert again["correct"].tolist() == r["test_correct"] and again["loose"].tolist() == r["test_loose"]
+        assert r["metrics"]["accuracy"] == pytest.approx(again["correct"].mean())
+        assert r["metrics"]["loose_accuracy"] == pytest.approx(again["loose"].mean())
+        if r["method"] in rlvr.TRAINED and r["method"] not in rlvr.SETTING_FROM:
+            tried = sorted(c["value"] for c in r["candidates"])
+            assert tried[0] < r["lr"] < tried[-1], f"{r['method']}: its rate is on the edge of {tried}"
