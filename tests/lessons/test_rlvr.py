@@ -64,4 +64,6 @@ def test_the_tables_and_plots_read_the_runs(lesson):
     assert len(rlvr.sampling_table(folder)) == 3 + len(rlvr.TRAINED)
     rlvr.plot_training(folder)
     rlvr.plot_accuracy(folder)
+    assert all(line.split(":")[0] in rlvr.TRAINED for line in rlvr.still_rising(folder))
+    assert "points" in rlvr.describe(folder, "grpo", "sft-own")
     assert set(rlvr.samples(folder, ["few-shot", "grpo"]).columns) == {"question", "answer", "few-shot", "grpo"}

@@ -496,3 +496,20 @@ def against_sampling(folder, method: str, column: str = "test_pass_at_k") -> Pai
 def describe(folder, a: str, b: str, column: str = "test_correct") -> str:
     """compare() in one sentence (protocol.describe_difference), in points of strict accuracy."""
     return describe_difference(a, b, compare(folder, a, b, column), unit="points")
+
+
+def still_rising(folder) -> list[str]:
+    """One line per trained arm whose validation peaked at its last evaluation on some seed: which seeds, and
+    by how many points the last evaluation rose over the one before (the budget may have ended too soon)."""
+    frame, lines = _runs(folder), []
+    for method in (m for m in TRAINED if m in set(frame.method)):
+        rising = {}
+        for _, run in frame[frame.method == method].iterrows():
+            curve = run.val_curve
+            if run.best_step == curve[-1]["step"] and len(curve) > 1:
+                rising[run.seed] = 100 * (curve[-1]["score"] - curve[-2]["score"])
+        if rising:
+            gains = ", ".join(f"seed {s} +{g:.1f}" for s, g in rising.items())
+            lines.append(f"{method}: still rising at its last evaluation on {len(rising)} of "
+                         f"{(frame.method == method).sum()} seeds ({gains} points over the evaluation before)")
+    return lines
