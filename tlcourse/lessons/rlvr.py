@@ -29,7 +29,8 @@ from ..engine.params import count_params
 from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
 from ..experiments.protocol import (cost_columns, describe_difference, Paired, paired_difference, search,
                                     search_fields, seed_paired, stored, VERSION, widening_search)
-from ..methods.checkable import chance, CONTRACT, contract_chat, contract_graded, items, majority_correct, sampled, TASKS
+from ..methods.checkable import (chance, CONTRACT, contract_answer, contract_chat, contract_graded, items,
+                                 majority_correct, sampled, TASKS)
 from ..methods.dpo import mean_kl
 from ..methods.lm import block_losses, pack_blocks
 from ..methods.lora import add_lora, ALL_LINEAR, merged
@@ -342,6 +343,11 @@ def regrade(record: dict) -> dict:
     return contract_graded(record["test_answers"], record["test_truth"], record["test_ended"])
 
 
+def in_contract(record: dict) -> float:
+    """The share of a run's test answers that keep the contract, right or wrong (they commit to a number)."""
+    return float(np.mean([contract_answer(t, e) is not None for t, e in zip(record["test_answers"], record["test_ended"])]))
+
+
 def fooled(record: dict) -> list[dict]:
     """The test answers the loose grader counts right and the contract does not: what a last-number reward
     would pay for."""
@@ -364,7 +370,7 @@ def compare(folder, a: str, b: str, column: str = "test_correct") -> Paired:
 
 def reward_table(folder):
     """One row per method (METHODS order), mean ± std over seeds: strict accuracy (the contract), loose accuracy
-    (last number), cut-off share, chance, KL to the starting model, news perplexity; the setting chosen, the step
+    (last number), the share of answers keeping the contract right or wrong, cut-off share, chance, KL to the starting model, news perplexity; the setting chosen, the step
     kept, the cost; the paired difference in strict accuracy from SFT on own right answers (95% interval over
     seeds and items)."""
     frame, rows = _runs(folder), []
@@ -375,6 +381,7 @@ def reward_table(folder):
         rows.append({"method": method, "what it does": METHODS[method],
                      "strict accuracy %": mean_std(100 * runs.metric_accuracy, 1),
                      "loose accuracy %": mean_std(100 * runs.metric_loose_accuracy, 1),
+                     "in contract %": mean_std([100 * in_contract(r) for r in runs.to_dict("records")], 1),
                      "cut off %": mean_std(100 * runs.metric_cut_off, 1),
                      "chance %": f"{100 * runs.metric_chance.iloc[0]:.1f}",
                      "KL to start": mean_std(runs.metric_kl, 2),
