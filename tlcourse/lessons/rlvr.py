@@ -459,7 +459,8 @@ def plot_training(folder, title: str | None = None):
             axes[0, 0].plot(best.step, 100 * best.score, "*", ms=9, color=f"C{i}")
             for ax, (key, _) in zip(axes.flat[1:], DIAGNOSTICS):
                 if key in log and log[key].notna().any():
-                    ax.plot(log.step, log[key], color=f"C{i}", lw=1, alpha=0.7, label=label)
+                    points = log[["step", key]].dropna()  # KL is measured at the evaluation steps only (beta 0)
+                    ax.plot(points.step, points[key], color=f"C{i}", lw=1, alpha=0.7, label=label)
     axes[0, 0].axhline(100 * frame.metric_chance.iloc[0], ls=":", color="grey", lw=1)
     axes[0, 0].set(xlabel="optimizer step", ylabel="validation strict accuracy %",
                    title=title or "Validation (star: weights kept; dotted: chance)")

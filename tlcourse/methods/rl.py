@@ -68,7 +68,9 @@ def train_policy(model, tokenizer, train, grade, evaluate, config: PolicyConfig,
             rows = _sampled_step(model, tokenizer, batch, grade, config, config.seed * 10_000 + step)
         else:
             rows = _pool_step(pool, step, config)
-        done = _optimise(model, tokenizer, rows, config, optimizer, scaler, params) if len(rows["completions"]) else {}
+        measure_kl = config.beta > 0 or step % config.eval_every == 0
+        learns = config.objective == "grpo" or rows["rewards"].any()  # SFT on no right answer: nothing to step on
+        done = _optimise(model, tokenizer, rows, config, optimizer, scaler, params, measure_kl) if learns else {}
         log.append({"step": step} | rows["diagnostics"] | done)
         if done:  # a step with no right answer to learn from (rejection) takes no optimizer step
             schedule.step()
@@ -100,9 +102,6 @@ def _sampled_step(model, tokenizer, batch, grade, config: PolicyConfig, seed: in
                    "no_signal_groups": float((spread.max(1) == spread.min(1)).mean()),
                    "cut_off": float(1 - np.mean(ended)),
                    "length": float(np.mean([len(c) for g in out["completions"] for c in g]))}
-    if config.objective == "rejection":  # the right answers only, each its own row: the wrong ones cost nothing
-        pairs = [(p, c) for p, group in zip(out["prompts"], out["completions"]) for c in group]
-        return _rows([pair for pair, right in zip(pairs, rewards) if right], diagnostics)
     return {"prompts": out["prompts"], "completions": out["completions"], "rewards": rewards,
             "advantages": group_advantages(rewards, config.group), "diagnostics": diagnostics}
 
@@ -121,8 +120,9 @@ def _pool_step(pool, step: int, config: PolicyConfig) -> dict:
     return _rows(chosen, {"length": float(np.mean([len(c) for _, c in chosen]))})
 
 
-def _optimise(model, tokenizer, rows: dict, config: PolicyConfig, optimizer, scaler, params) -> dict:
-    """One optimizer step over the step's rows, a micro-batch of prompts (with their answers) at a time."""
+def _optimise(model, tokenizer, rows: dict, config: PolicyConfig, optimizer, scaler, params, measure_kl: bool) -> dict:
+    """One optimizer step over the step's rows, a micro-batch of prompts (with their answers) at a time; the KL
+    to the starting model measured on the first micro-batch when asked (every one when the loss needs it)."""
     per_prompt = len(rows["completions"][0])
     ids, mask, completion = pack(rows["prompts"], rows["completions"], tokenizer.pad_token_id)  # (N, T), (N, T), (N, C)
     device, keep = model_device(model), torch.tensor(rows["rewards"], dtype=torch.float32)
@@ -134,7 +134,7 @@ def _optimise(model, tokenizer, rows: dict, config: PolicyConfig, optimizer, sca
         part = slice(i, i + width)
         batch = [t[part].to(device) for t in (ids, mask, completion)]
         loss, step_kl = _loss(model, *batch, advantages[part].to(device), keep[part].to(device), config, per_prompt,
-                              ids.size(0), tokens, measure_kl=i == 0)
+                              ids.size(0), tokens, measure_kl=measure_kl and i == 0)
         scaler.scale(loss).backward()
         loss_sum, kl = loss_sum + loss.item(), kl if kl is not None else step_kl
     scaler.unscale_(optimizer)
@@ -147,8 +147,8 @@ def _optimise(model, tokenizer, rows: dict, config: PolicyConfig, optimizer, sca
 
 def _loss(model, ids, mask, completion, advantages, keep, config: PolicyConfig, group: int, rows: int,
           tokens: float, measure_kl: bool) -> tuple:
-    """One micro-batch's share of the step's loss, and its KL to the starting model (first micro-batch, or
-    every one when the loss needs it; None otherwise)."""
+    """One micro-batch's share of the step's loss, and its KL to the starting model when measure_kl (None
+    otherwise; the reference pass runs on every micro-batch when the loss needs it)."""
     with autocast(model):
         logps = token_logps(model, ids, mask, completion.size(1), group)  # (n, C)
         ref = None
