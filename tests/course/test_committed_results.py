@@ -90,10 +90,12 @@ def test_rebuilt_lesson_12_files_hold_every_test_answer_and_both_graders_reprodu
     """Every committed run of lesson 12 as rebuilt (issue 35; its runs are still coming in) was made from the
     sizes asked now, and its stored answers, graded again by both graders, give its stored grades and accuracies."""
     from tlcourse.lessons import rlvr
-    pilot = json.loads((CPU / "pilot" / "contract-pilot.json").read_text())
+    folder = RESULTS / "rebuilt-12" / "cpu"
+    pilot = json.loads((folder / "pilot" / "contract-pilot.json").read_text())
     sizes = rlvr.reward_sizes("cpu")
     assert rlvr.choose_task(pilot) == sizes.task
-    runs = _files(f"*__smollm2-135m__{rlvr.DATA}__cpu__seed*.json")
+    runs = [json.loads(f.read_text()) for f in sorted(folder.glob(f"*__smollm2-135m__{rlvr.DATA}__cpu__seed*.json"))]
+    assert runs, "no committed run of the rebuilt lesson 12"
     for r in runs:
         assert not differences(r, {"sizes": json.loads(json.dumps(asdict(sizes)))}) and r["protocol"] == VERSION
         again = rlvr.regrade(r)

@@ -83,7 +83,7 @@ def run_pilot(profile=None, out_dir=None) -> dict:
     right, some wrong: the only groups GRPO learns from). One JSON file; the other tasks with their chance."""
     profile = profile or get_profile()
     sizes = PILOT[profile.name]
-    path = Path(out_dir or RESULTS / profile.name / "pilot") / "contract-pilot.json"
+    path = Path(out_dir or results_folder(profile) / "pilot") / "contract-pilot.json"
     chances = {t: chance(t, "validation") for t in TASKS}
     asked = {"sizes": asdict(sizes), "contract": CONTRACT, "shots": SHOTS, "max_chance": MAX_CHANCE,
              "candidates": {t: TASKS[t][0] for t in TASKS if chances[t] <= MAX_CHANCE}, "protocol": VERSION}
@@ -211,8 +211,14 @@ def train(method: str, lr: float, seed: int, sizes: RewardSizes, loss_type: str 
     return model, run | {"val_accuracy": run["val_score"], "loss_type": loss_type if method.startswith("grpo") else None} | kept
 
 
+def results_folder(profile) -> Path:
+    """Where the rebuilt lesson's results go until it replaces the lesson: apart from results/<profile>/, whose
+    listing every executed lesson records (a new file there would make them all stale)."""
+    return RESULTS / "rebuilt-12" / profile.name
+
+
 def result_file(method: str, seed: int, profile, out_dir=None) -> Path:
-    return Path(out_dir or RESULTS / profile.name) / result_name(method, MODEL, DATA, profile.name, seed)
+    return Path(out_dir or results_folder(profile)) / result_name(method, MODEL, DATA, profile.name, seed)
 
 
 def asked(profile) -> dict:
@@ -224,7 +230,7 @@ def choose_setting(method: str, profile, out_dir=None) -> tuple:
     """The method's (learning rate, loss type) by its best validation accuracy at the first seed: the rate by
     widening_search over sizes.lrs; for GRPO, at that rate, the loss types compared. Returns (rate choice,
     loss choice or None); each Choice.winner holds (record, model) when trained in this call."""
-    sizes, folder, provenance = reward_sizes(profile.name), Path(out_dir or RESULTS / profile.name), asked(profile)
+    sizes, folder, provenance = reward_sizes(profile.name), Path(out_dir or results_folder(profile)), asked(profile)
     name, first = result_file(method, sizes.seeds[0], profile).stem, sizes.loss_types[0]
     describe = lambda v, r: {"value": v, "val_accuracy": r["val_accuracy"], "best_step": r["best_step"]}
 
