@@ -183,7 +183,8 @@ def own_right_answers(sizes: RewardSizes, seed: int) -> tuple:
     right answers kept as (prompt ids, completion ids). The same pool for every rate tried at a seed."""
     model, tokenizer = load_model(MODEL), load_tokenizer(MODEL)
     train = items(sizes.task, "train")
-    qa = [random.Random(seed).sample(train, len(train))[i % len(train)] for i in range(sizes.steps * sizes.prompts_per_step)]
+    order = random.Random(seed).sample(train, len(train))
+    qa = [order[i % len(order)] for i in range(sizes.steps * sizes.prompts_per_step)]
     out = answered(model, tokenizer, sizes.task, qa, seed, sizes.new_tokens, n=sizes.group, temperature=1.0)
     pairs = [(p, c) for p, group in zip(out["prompts"], out["completions"]) for c in group]
     return tuple(pair for pair, right in zip(pairs, out["correct"]) if right)
@@ -204,9 +205,8 @@ def train(method: str, lr: float, seed: int, sizes: RewardSizes, loss_type: str 
     train_qa = items(sizes.task, "train")
     val = items(sizes.task, "validation", sizes.val_items)
     evaluate = lambda m: float(answered(m, tokenizer, sizes.task, val, seed, sizes.new_tokens)["correct"].mean())
-    grade = lambda texts, answers, ended: contract_graded(texts, answers, ended)
     run = train_policy(model, tokenizer, list(zip(chats(sizes.task, train_qa, seed), [a for _, a in train_qa])),
-                       grade, evaluate, policy_config(method, lr, seed, sizes, loss_type), pool)
+                       contract_graded, evaluate, policy_config(method, lr, seed, sizes, loss_type), pool)
     kept = {"samples_kept": len(pool), "samples_drawn": sizes.steps * sizes.prompts_per_step * sizes.group} if pool else {}
     return model, run | {"val_accuracy": run["val_score"], "loss_type": loss_type if method.startswith("grpo") else None} | kept
 
