@@ -19,7 +19,7 @@ import torch
 from .device import mixed_precision
 
 LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets", "tokenizers", "safetensors",
-             "numpy", "scikit-learn", "tiktoken", "gguf", "trl", "sacrebleu")
+             "numpy", "scikit-learn", "tiktoken", "gguf", "trl", "sacrebleu", "bitsandbytes")
 KEYS = ("method", "model", "data", "profile")  # an experiment; seeds are its repetitions
 
 
