@@ -3,6 +3,7 @@ they cannot act on (FutureWarnings from the libraries, a weight-loading bar on e
 
 Imported by the modules that load models, data and train; importing it applies the filters.
 """
+import logging
 import warnings
 
 LIBRARIES = r"(transformers|peft|accelerate|datasets|torch|huggingface_hub|trl)(\..*)?"
@@ -36,3 +37,8 @@ def no_data_bars() -> None:
 
 warnings.formatwarning = _format
 warnings.filterwarnings("ignore", category=FutureWarning, module=LIBRARIES)
+# bitsandbytes on a CPU with AVX512-BF16 asks the hub (the `kernels` package) for a faster 4-bit kernel and logs
+# a warning when it cannot have one; its own CPU code runs instead.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# LLM.int8() multiplies in fp16 by design and logs so at every layer's call.
+logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)

@@ -7,22 +7,30 @@ costs in memory, and QLoRA (adapters trained beside frozen 4-bit weights).
 
 bitsandbytes quantises the Linear layers only: the token embedding (tied to the output layer in
 SmolLM2, a fifth of its weights) stays in 16 bits, so a 4-bit SmolLM2 is not a quarter of its
-bf16 size.
+bf16 size. The 8- and 4-bit layers compute in the course's precision (engine.device.mixed_precision): bf16
+where the hardware has it, fp32 elsewhere (a CPU without AVX512-BF16 or AMX multiplies bf16 tens of times slower).
 """
 import torch
 
-from ..engine.device import pick_device
+from ..engine.device import mixed_precision, pick_device
 from ..engine.loaders import load_model
 
 FORMATS = {  # name -> what the Linear layers store
-    "bf16": "16-bit brain floats (the reference)",
+    "fp32": "32-bit floats (the model as the course computes where bf16 is not native)",
+    "bf16": "16-bit brain floats (as the course computes where bf16 is native)",
     "int8": "LLM.int8(): 8-bit integers with one scale per row, outlier features kept in 16 bits",
     "nf4": "4-bit NormalFloat in blocks of 64 weights, one scale per block (QLoRA's format)",
 }
 
 
-def quantisation_config(fmt: str):
-    """transformers' BitsAndBytesConfig for a format of FORMATS (None for bf16: nothing to quantise)."""
+def compute_dtype(device: str | None = None) -> torch.dtype:
+    """What quantised layers dequantise to and multiply in: the course's precision on `device`."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision(device=pick_device(device)),
+                                                                 torch.float32)
+
+
+def quantisation_config(fmt: str, device: str | None = None):
+    """transformers' BitsAndBytesConfig for a format of FORMATS (None for fp32 and bf16: nothing to quantise)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown weight format {fmt!r}; use one of {', '.join(FORMATS)}")
     from transformers import BitsAndBytesConfig
@@ -30,15 +38,17 @@ def quantisation_config(fmt: str):
         return BitsAndBytesConfig(load_in_8bit=True)
     if fmt == "nf4":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
+                                  bnb_4bit_compute_dtype=compute_dtype(device))
     return None
 
 
 def load_quantised(name: str, fmt: str, device: str | None = None, **kwargs):
-    """A causal LM (course name, hub id or folder) with its Linear layers in `fmt`, everything else in bf16."""
-    config = quantisation_config(fmt)
+    """A causal LM (course name, hub id or folder) with its Linear layers in `fmt`; its other weights in fp32 or
+    bf16 as `fmt` says, in the course's precision for int8 and nf4 (compute_dtype)."""
+    config = quantisation_config(fmt, device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(fmt) or compute_dtype(device)
     extra = {} if config is None else {"quantization_config": config, "device_map": pick_device(device)}
-    model = load_model(name, task="causal-lm", dtype=torch.bfloat16, **extra, **kwargs)
+    model = load_model(name, task="causal-lm", dtype=dtype, **extra, **kwargs)
     return model.eval() if config else model.to(pick_device(device)).eval()
 
 

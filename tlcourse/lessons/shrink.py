@@ -1,0 +1,139 @@
+"""Lesson 13's experiments (issue 38): shrink, merge, ship. SmolLM2 translating French Bible verses to English
+(lesson 10's task) with its weights in 16, 8 and 4 bits; LoRA against QLoRA; merged adapters; WiSE-FT.
+
+    run_pilot()     # each weight format's cost, and a LoRA and a QLoRA fit, on validation only
+A result file is read instead of rerun while it stands for the run asked now (protocol.stored).
+"""
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..engine import reads
+from ..engine.config import get_profile, RESULTS
+from ..engine.device import seed_everything
+from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.memory import PeakTracker
+from ..engine.records import write_json
+from ..experiments.protocol import stored, VERSION
+from ..methods.lm import block_losses, pack_blocks
+from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT
+from ..methods.quantise import compute_dtype, FORMATS, load_quantised, qlora, weights_mb
+from ..methods.sft import encode_pairs, fit_sft, SFTSettings
+from ..methods.translate import corpus_scores, sentence_chrf, translate, translation_pairs
+
+MODEL = "smollm2-135m"
+DATA = "bible_fr_en"
+ARMS = {  # fine-tune -> what it trains (LoRA on every linear layer of the blocks, loss on the answer)
+    "lora": "LoRA adapters beside the frozen 16-bit model (lesson 10's recipe)",
+    "qlora": "the same adapters beside the frozen model in 4-bit NF4 (QLoRA)",
+}
+
+
+@dataclass(frozen=True)
+class ShrinkSizes:
+    max_words: int  # only pairs whose English has at most this many words (short verses: CPU time)
+    train_pairs: int  # Bible pairs per fine-tune, drawn anew for each seed
+    val_pairs: int | None  # validation pairs: the pilot, each rate's answer loss (None: all)
+    test_pairs: int | None  # fixed test pairs, the same for every arm and seed (None: all)
+    epochs: int  # passes over the training pairs
+    batch_size: int  # chats per optimizer step
+    lora_r: int  # LoRA rank (LoRA and QLoRA alike)
+    gen_batch: int  # sentences per generation batch
+    news_blocks: int  # general-news blocks (the profile's lm_block_size tokens): what a format costs off the task
+    pilot_pairs: int  # training pairs of the pilot's LoRA and QLoRA fits
+    pilot_epochs: int  # the pilot fits' epochs
+    pilot_lr: float  # the pilot fits' rate
+
+
+SIZES = {
+    "smoke": ShrinkSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1, batch_size=4, lora_r=8,
+                         gen_batch=4, news_blocks=1, pilot_pairs=4, pilot_epochs=1, pilot_lr=1e-3),
+    "cpu": ShrinkSizes(max_words=12, train_pairs=400, val_pairs=None, test_pairs=None, epochs=2, batch_size=8,
+                       lora_r=16, gen_batch=40, news_blocks=8, pilot_pairs=200, pilot_epochs=2, pilot_lr=1e-3),
+    "gpu": ShrinkSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2, batch_size=16,
+                       lora_r=16, gen_batch=64, news_blocks=32, pilot_pairs=2000, pilot_epochs=2, pilot_lr=1e-3),
+}
+
+
+@reads.size_table
+def shrink_sizes(profile: str) -> ShrinkSizes:
+    return SIZES[profile]
+
+
+def news_loss(model, tokenizer, sizes: ShrinkSizes, profile) -> float:
+    """Mean next-token loss (nats) on held-out general news: what a change costs away from the task."""
+    news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
+                       sizes.news_blocks)
+    return float(block_losses(model, news).mean())
+
+
+def computes_here(fmt: str) -> bool:
+    """Whether `fmt` is measured for quality and speed here: bf16 only where the hardware computes it (elsewhere
+    it runs tens of times slower, and the course computes in fp32); every format is measured for memory."""
+    return fmt != "bf16" or compute_dtype() == torch.bfloat16
+
+
+def format_cost(fmt: str, tokenizer, val, sizes: ShrinkSizes, profile) -> dict:
+    """SmolLM2 as it ships, its Linear layers in `fmt`: memory and load time; where it computes here
+    (computes_here), validation chrF (corpus and per verse, for paired differences), seconds per verse and
+    general-news loss."""
+    start = time.perf_counter()
+    model = load_quantised(MODEL, fmt)
+    cost = {"weights_mb": weights_mb(model), "load_s": time.perf_counter() - start}
+    if not computes_here(fmt):
+        return cost | {"skipped": "this CPU has no native bf16 (AVX512-BF16 or AMX): memory only"}
+    out = translate(model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch)
+    return cost | {"val_chrf": corpus_scores(out.hypotheses, val.target)["chrf"],
+                   "val_sentence_chrf": sentence_chrf(out.hypotheses, val.target),
+                   "seconds_per_sentence": out.seconds_per_sentence,
+                   "news_loss": news_loss(model, tokenizer, sizes, profile)}
+
+
+def arm_model(arm: str, sizes: ShrinkSizes, seed: int):
+    """A fresh SmolLM2 with seeded LoRA adapters on every linear layer: over 16-bit weights (lora) or 4-bit (qlora)."""
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}; use one of {', '.join(ARMS)}")
+    seed_everything(seed)
+    lora = dict(r=sizes.lora_r, target_modules=ALL_LINEAR, dropout=LLM_DROPOUT)
+    return add_lora(load_model(MODEL), **lora) if arm == "lora" else qlora(load_quantised(MODEL, "nf4"), **lora)
+
+
+def pilot_fit(arm: str, tokenizer, pairs, sizes: ShrinkSizes) -> dict:
+    """One fit of `arm` on the pilot's pairs at the pilot's rate (seed 0): time per step, peak memory the load
+    and fit add, weights in memory, validation answer loss and chrF of the weights kept."""
+    train = encode_pairs(tokenizer, pairs["train"].source, pairs["train"].target)
+    val = pairs["validation"]
+    with PeakTracker() as mem:
+        model = arm_model(arm, sizes, 0)
+        run = fit_sft(model, train, encode_pairs(tokenizer, val.source, val.target), tokenizer,
+                      SFTSettings(lr=sizes.pilot_lr, epochs=sizes.pilot_epochs, batch_size=sizes.batch_size))
+    out = translate(run.model, tokenizer, val.source, val.target, batch_size=sizes.gen_batch)
+    return {"ms_per_step": 1000 * run.result.train_time_s / run.result.steps, "steps": run.result.steps,
+            "peak_mb": mem.mb, "weights_mb": weights_mb(run.model), "val_loss": run.val_loss,
+            "val_chrf": corpus_scores(out.hypotheses, val.target)["chrf"], "seconds": run.seconds}
+
+
+def pilot_file(profile, out_dir=None) -> Path:
+    return Path(out_dir or RESULTS / profile.name) / "pilot" / f"shrink__{MODEL}__{DATA}.json"
+
+
+def run_pilot(profile=None, out_dir=None) -> dict:
+    """Sizing before any test verse is scored: each weight format of the model as it ships (format_cost) and one
+    LoRA and one QLoRA fit (pilot_fit), on validation. One JSON under the results folder's pilot/."""
+    profile = profile or get_profile()
+    sizes = shrink_sizes(profile.name)
+    path = pilot_file(profile, out_dir)
+    asked = {"sizes": asdict(sizes), "formats": list(FORMATS), "arms": list(ARMS), "protocol": VERSION}
+    if record := stored(path, asked):
+        return record
+    tokenizer = load_tokenizer(MODEL)
+    pairs = translation_pairs(DATA, sizes, 0)
+    pairs["train"] = pairs["train"].head(sizes.pilot_pairs)
+    formats = {fmt: format_cost(fmt, tokenizer, pairs["validation"], sizes, profile)
+               for fmt in tqdm(FORMATS, desc="pilot: weight formats")}
+    fits = {arm: pilot_fit(arm, tokenizer, pairs, sizes) for arm in tqdm(ARMS, desc="pilot: LoRA and QLoRA")}
+    write_json(path, asked | {"format_costs": formats, "fits": fits})
+    return asked | {"format_costs": formats, "fits": fits}
