@@ -32,3 +32,15 @@ def test_the_pilot_measures_each_format_and_both_fits_and_is_read_back(tmp_path)
     assert fits["qlora"]["weights_mb"] < fits["lora"]["weights_mb"]
     assert all(f["steps"] >= 1 and f["ms_per_step"] > 0 and f["val_loss"] > 0 for f in fits.values())
     assert shrink.run_pilot(out_dir=tmp_path) == pilot
+
+
+def test_each_arm_keeps_every_test_verse_and_its_adapters_and_is_read_back(tmp_path):
+    sizes = shrink.shrink_sizes("smoke")
+    for arm in shrink.ARMS:
+        r = shrink.run_arm(arm, seed=0, out_dir=tmp_path)
+        assert len(r["test_sentence_chrf"]) == len(r["test_hypotheses"]) == sizes.test_pairs
+        assert 0 <= r["metrics"]["chrf"] <= 100 and r["lr"] in [c["lr"] for c in r["candidates"]]
+        assert r["metrics"]["ms_per_step"] > 0 and r["trainable_params"] < r["total_params"]
+        assert (shrink.adapter_folder(arm, 0, shrink.get_profile()) / "adapter_model.safetensors").exists()
+        assert shrink.run_arm(arm, seed=0, out_dir=tmp_path) == r
+    assert (tmp_path / "sweep").is_dir()

@@ -1,7 +1,8 @@
 """Lesson 13's experiments (issue 38): shrink, merge, ship. SmolLM2 translating French Bible verses to English
 (lesson 10's task) with its weights in 16, 8 and 4 bits; LoRA against QLoRA; merged adapters; WiSE-FT.
 
-    run_pilot()     # each weight format's cost, and a LoRA and a QLoRA fit, on validation only
+    run_pilot()            # each weight format's cost, and a LoRA and a QLoRA fit, on validation only
+    run_arm("qlora", 0)    # a fine-tune at the rate chosen on validation, scored on the test verses
 A result file is read instead of rerun while it stands for the run asked now (protocol.stored).
 """
 import time
@@ -12,14 +13,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ..engine import reads
-from ..engine.config import get_profile, RESULTS
+from ..engine.config import get_profile, RESULTS, RUNS
 from ..engine.device import seed_everything
 from ..engine.loaders import load_dataset, load_model, load_tokenizer
 from ..engine.memory import PeakTracker
-from ..engine.records import write_json
-from ..experiments.protocol import stored, VERSION
+from ..engine.records import result_name, write_json, write_result
+from ..experiments.protocol import LOSS, search_fields, stored, VERSION, widening_search
 from ..methods.lm import block_losses, pack_blocks
-from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT
+from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT, save_adapter
 from ..methods.quantise import compute_dtype, FORMATS, load_quantised, qlora, weights_mb
 from ..methods.sft import encode_pairs, fit_sft, SFTSettings
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translation_pairs
@@ -41,6 +42,8 @@ class ShrinkSizes:
     epochs: int  # passes over the training pairs
     batch_size: int  # chats per optimizer step
     lora_r: int  # LoRA rank (LoRA and QLoRA alike)
+    lrs: tuple  # the rate grid each arm searches at the first seed (widened past an edge), by validation loss
+    seeds: tuple  # seeds of each arm: training pairs drawn, adapters' start, order
     gen_batch: int  # sentences per generation batch
     news_blocks: int  # general-news blocks (the profile's lm_block_size tokens): what a format costs off the task
     pilot_pairs: int  # training pairs of the pilot's LoRA and QLoRA fits
@@ -50,11 +53,11 @@ class ShrinkSizes:
 
 SIZES = {
     "smoke": ShrinkSizes(max_words=12, train_pairs=4, val_pairs=2, test_pairs=3, epochs=1, batch_size=4, lora_r=8,
-                         gen_batch=4, news_blocks=1, pilot_pairs=4, pilot_epochs=1, pilot_lr=1e-3),
+                         lrs=(1e-3,), seeds=(0,), gen_batch=4, news_blocks=1, pilot_pairs=4, pilot_epochs=1, pilot_lr=1e-3),
     "cpu": ShrinkSizes(max_words=12, train_pairs=400, val_pairs=None, test_pairs=None, epochs=2, batch_size=8,
-                       lora_r=16, gen_batch=40, news_blocks=8, pilot_pairs=200, pilot_epochs=2, pilot_lr=1e-3),
+                       lora_r=16, lrs=(3e-4, 1e-3, 3e-3), seeds=(0, 1, 2), gen_batch=40, news_blocks=8, pilot_pairs=200, pilot_epochs=2, pilot_lr=1e-3),
     "gpu": ShrinkSizes(max_words=30, train_pairs=4000, val_pairs=200, test_pairs=500, epochs=2, batch_size=16,
-                       lora_r=16, gen_batch=64, news_blocks=32, pilot_pairs=2000, pilot_epochs=2, pilot_lr=1e-3),
+                       lora_r=16, lrs=(1e-4, 3e-4, 1e-3), seeds=(0, 1, 2), gen_batch=64, news_blocks=32, pilot_pairs=2000, pilot_epochs=2, pilot_lr=1e-3),
 }
 
 
@@ -137,3 +140,64 @@ def run_pilot(profile=None, out_dir=None) -> dict:
     fits = {arm: pilot_fit(arm, tokenizer, pairs, sizes) for arm in tqdm(ARMS, desc="pilot: LoRA and QLoRA")}
     write_json(path, asked | {"format_costs": formats, "fits": fits})
     return asked | {"format_costs": formats, "fits": fits}
+
+
+def asked(sizes: ShrinkSizes) -> dict:
+    """What a stored fine-tune must have been made from (protocol.stored)."""
+    return {"sizes": asdict(sizes), "protocol": VERSION}
+
+
+def result_file(arm: str, seed: int, profile, out_dir=None) -> Path:
+    return Path(out_dir or RESULTS / profile.name) / result_name(arm, MODEL, DATA, profile.name, seed)
+
+
+def adapter_folder(arm: str, seed: int, profile) -> Path:
+    """Where a fine-tune's adapters are saved: the merging and interpolation runs start from them."""
+    return RUNS / "13_shrink" / profile.name / f"{arm}-seed{seed}"
+
+
+def fit_arm(arm: str, lr: float, seed: int, sizes: ShrinkSizes, tokenizer) -> tuple:
+    """One fit of `arm` on the seed's training pairs, its weights of lowest validation loss kept: (its
+    validation record with time per step and the peak memory its load and fit add, methods.sft.SFTRun)."""
+    pairs = translation_pairs(DATA, sizes, seed)
+    train = encode_pairs(tokenizer, pairs["train"].source, pairs["train"].target)
+    val = encode_pairs(tokenizer, pairs["validation"].source, pairs["validation"].target)
+    with PeakTracker() as mem:
+        run = fit_sft(arm_model(arm, sizes, seed), train, val, tokenizer,
+                      SFTSettings(lr=lr, epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed))
+    return {"val_loss": run.val_loss, "ms_per_step": 1000 * run.result.train_time_s / run.result.steps,
+            "peak_mb": mem.mb, "train_time_s": run.seconds}, run
+
+
+def choose_rate(arm: str, profile, tokenizer, out_dir=None):
+    """The arm's rate by validation answer loss at the first seed (protocol.widening_search over sizes.lrs)."""
+    sizes = shrink_sizes(profile.name)
+    return widening_search(result_file(arm, sizes.seeds[0], profile).stem, sizes.lrs,
+                           lambda lr: fit_arm(arm, lr, sizes.seeds[0], sizes, tokenizer),
+                           Path(out_dir or RESULTS / profile.name), lambda lr: asked(sizes) | {"lr": lr}, score=LOSS,
+                           describe=lambda lr, r: {"lr": lr, "val_loss": r["val_loss"]})
+
+
+def run_arm(arm: str, seed: int = 0, profile=None, out_dir=None) -> dict:
+    """A fine-tune (ARMS) at the rate chosen on validation (the first seed's winner is not trained again), its
+    adapters saved, scored once on the fixed test verses: chrF and BLEU, each verse's chrF (for paired
+    differences) and translation, time per step, peak memory, weights in memory."""
+    profile = profile or get_profile()
+    sizes, path, tokenizer = shrink_sizes(profile.name), result_file(arm, seed, profile, out_dir), load_tokenizer(MODEL)
+    if record := stored(path, asked(sizes)):
+        return record
+    choice = choose_rate(arm, profile, tokenizer, out_dir)
+    fitted, run = choice.winner if choice.winner and seed == sizes.seeds[0] else fit_arm(
+        arm, choice.value, seed, sizes, tokenizer)
+    test = translation_pairs(DATA, sizes, seed)["test"]
+    out = translate(run.model, tokenizer, test.source, test.target, batch_size=sizes.gen_batch)
+    metrics = corpus_scores(out.hypotheses, test.target) | {
+        "val_loss": run.val_loss, "ms_per_step": fitted["ms_per_step"], "weights_mb": weights_mb(run.model)}
+    write_result(path.parent, method=arm, model=MODEL, data=DATA, profile=profile.name, seed=seed, metrics=metrics,
+                 trainable_params=run.result.trainable_params, total_params=run.result.total_params,
+                 wall_time_s=fitted["train_time_s"] + out.seconds, peak_memory_mb=fitted["peak_mb"],
+                 checkpoint_size_mb=save_adapter(run.model, adapter_folder(arm, seed, profile)), lr=choice.value,
+                 candidates=choice.candidates, **search_fields(choice),
+                 test_sentence_chrf=sentence_chrf(out.hypotheses, test.target), test_hypotheses=out.hypotheses,
+                 **asked(sizes))
+    return stored(path, asked(sizes))
