@@ -10,6 +10,7 @@ def test_every_profile_sizes_a_pilot_inside_its_training_pairs():
     for name in ("smoke", "cpu", "gpu"):
         sizes = shrink.shrink_sizes(name)
         assert sizes.pilot_pairs <= sizes.train_pairs and sizes.lora_r >= 1 and sizes.news_blocks >= 1
+        assert sizes.alphas[0] == 0.0 and sizes.alphas[-1] == 1.0 and list(sizes.alphas) == sorted(sizes.alphas)
 
 
 def test_an_unknown_arm_names_the_known_ones():
@@ -20,7 +21,7 @@ def test_an_unknown_arm_names_the_known_ones():
 def test_the_pilot_measures_each_format_and_both_fits_and_is_read_back(tmp_path):
     pilot = shrink.run_pilot(out_dir=tmp_path)
     formats, fits = pilot["format_costs"], pilot["fits"]
-    assert list(formats) == list(FORMATS) and list(fits) == list(shrink.ARMS)
+    assert set(formats) == set(FORMATS) and set(fits) == set(shrink.ARMS)
     memory = {fmt: cost["weights_mb"] for fmt, cost in formats.items()}
     assert memory["nf4"] < memory["int8"] < memory["fp32"] and memory["bf16"] < memory["fp32"]
     sizes = shrink.shrink_sizes("smoke")
@@ -34,13 +35,43 @@ def test_the_pilot_measures_each_format_and_both_fits_and_is_read_back(tmp_path)
     assert shrink.run_pilot(out_dir=tmp_path) == pilot
 
 
-def test_each_arm_keeps_every_test_verse_and_its_adapters_and_is_read_back(tmp_path):
+@pytest.fixture(scope="module")
+def arms(tmp_path_factory):
+    """The smoke runs, once: QLoRA at the first seed, LoRA at every seed (merging and WiSE-FT start from them)."""
+    folder = tmp_path_factory.mktemp("shrink")
+    seeds = shrink.shrink_sizes("smoke").seeds
+    runs = {("qlora", 0): shrink.run_arm("qlora", 0, out_dir=folder)}
+    return folder, runs | {("lora", s): shrink.run_arm("lora", s, out_dir=folder) for s in seeds}
+
+
+def test_each_arm_keeps_every_test_verse_and_its_adapters_and_is_read_back(arms):
+    folder, runs = arms
     sizes = shrink.shrink_sizes("smoke")
     for arm in shrink.ARMS:
-        r = shrink.run_arm(arm, seed=0, out_dir=tmp_path)
+        r = runs[arm, 0]
         assert len(r["test_sentence_chrf"]) == len(r["test_hypotheses"]) == sizes.test_pairs
         assert 0 <= r["metrics"]["chrf"] <= 100 and r["lr"] in [c["lr"] for c in r["candidates"]]
         assert r["metrics"]["ms_per_step"] > 0 and r["trainable_params"] < r["total_params"]
         assert (shrink.adapter_folder(arm, 0, shrink.get_profile()) / "adapter_model.safetensors").exists()
-        assert shrink.run_arm(arm, seed=0, out_dir=tmp_path) == r
-    assert (tmp_path / "sweep").is_dir()
+        assert shrink.run_arm(arm, seed=0, out_dir=folder) == r
+    assert (folder / "sweep").is_dir()
+
+
+def test_alpha_is_the_smallest_keeping_most_of_the_validation_gain():
+    curve = lambda *chrf: [{"alpha": a, "chrf": c} for a, c in zip((0.0, 0.25, 0.5, 0.75, 1.0), chrf)]
+    assert shrink.choose_alpha({0: curve(10, 15, 19.6, 20, 20), 1: curve(10, 14, 18.6, 19, 20)}) == 0.5
+    assert shrink.choose_alpha({0: curve(10, 9, 8, 8, 8)}) == 0.0
+
+
+def test_merging_and_interpolation_start_from_the_saved_adapters(arms):
+    folder, _ = arms
+    merged = shrink.run_merge(out_dir=folder)
+    assert merged["logit_gap"] < 1e-3 and merged["reload_gap"] == 0 and merged["merged_mb"] > 100
+    wise = shrink.run_interpolation(out_dir=folder)
+    alphas = list(shrink.shrink_sizes("smoke").alphas)
+    assert wise["alpha"] in alphas and set(wise["curves"]) == {"0", "1"}
+    assert [p["alpha"] for p in wise["curves"]["0"]] == alphas
+    assert {"soup", "best_seed", "base"} <= set(wise["test"]) and wise["test"]["base"]["news_loss"] > 0
+    assert shrink.run_interpolation(out_dir=folder) == wise
+    with pytest.raises(FileNotFoundError, match="run run_arm"):
+        shrink.tuned("lora", 7, shrink.get_profile())

@@ -3,6 +3,7 @@
     model = add_lora(tlcourse.load_model("minilm-l6", task="classification", num_labels=2), r=8)
     model = add_lora(base, r=8, target_modules=ALL_LINEAR)   # every Linear layer of every block
     size = save_adapter(model, "runs/lora")      # MB on disk: the adapter alone
+    model = load_adapter(base, "runs/lora")      # the base with those adapters again
     plain = merge(model)                         # a normal model again, no extra latency
 """
 from contextlib import contextmanager
@@ -84,6 +85,12 @@ def save_adapter(model, folder) -> float:
     folder = Path(folder)
     model.save_pretrained(folder, safe_serialization=True)
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def load_adapter(model, folder, trainable: bool = False):
+    """`model` wrapped in the adapters saved at `folder` (save_adapter)."""
+    from peft import PeftModel
+    return PeftModel.from_pretrained(model, folder, is_trainable=trainable)
 
 
 def merge(model):
