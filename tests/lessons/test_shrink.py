@@ -75,3 +75,17 @@ def test_merging_and_interpolation_start_from_the_saved_adapters(arms):
     assert shrink.run_interpolation(out_dir=folder) == wise
     with pytest.raises(FileNotFoundError, match="run run_arm"):
         shrink.tuned("lora", 7, shrink.get_profile())
+
+
+def test_the_format_table_and_the_frontier_read_the_records():
+    cost = lambda mb, chrf=None: {"weights_mb": mb, "load_s": 1.0} | (
+        {"val_chrf": chrf, "seconds_per_sentence": 0.1, "news_loss": 3.0} if chrf else {"skipped": "memory only"})
+    table = shrink.format_table({"format_costs": {"nf4": cost(160, 20), "fp32": cost(513, 22), "bf16": cost(257),
+                                                  "int8": cost(209, 21)}})
+    assert list(table.index) == ["fp32", "bf16", "int8", "nf4"] and table.loc["fp32", "of fp32"] == 1
+    assert table["val chrF"].isna().tolist() == [False, True, False, False]
+    point = lambda a, chrf, loss: {"alpha": a, "chrf": chrf, "news_loss": loss}
+    record = {"curves": {"0": [point(0, 10, 3.0), point(1, 20, 3.2)]}, "alpha": 1.0,
+              "test": {"soup_validation": {"chrf": 19, "news_loss": 3.1}}}
+    ax = shrink.plot_frontier(record).axes[0]
+    assert ax.lines[0].get_xdata()[-1] == pytest.approx(0.2) and ax.lines[0].get_ydata()[-1] == 10

@@ -284,3 +284,39 @@ def run_interpolation(profile=None, out_dir=None) -> dict:
         test |= {"soup": score(soup, "test"), "best_seed": best, "soup_validation": score(soup, "validation")}
     record = {"curves": {str(s): c for s, c in curves.items()}, "alpha": alpha, "test": test}
     return json.loads(write_json(path, record | asked(sizes)).read_text())
+
+
+def format_table(pilot: dict):
+    """One row per weight format of the pilot: MB in memory, share of fp32's, load seconds and, where it computed
+    here, validation chrF, seconds per verse and news loss (blank where it was measured for memory only)."""
+    import pandas as pd
+    costs = pilot["format_costs"]
+    rows = {fmt: {"MB": c["weights_mb"], "of fp32": c["weights_mb"] / costs["fp32"]["weights_mb"], "load s": c["load_s"],
+                  "val chrF": c.get("val_chrf"), "s per verse": c.get("seconds_per_sentence"),
+                  "news loss": c.get("news_loss")} for fmt, c in costs.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").loc[[f for f in FORMATS if f in rows]]
+
+
+def plot_frontier(record: dict, title: str | None = None):
+    """WiSE-FT on validation, one line per seed: chrF gain over the base against the news loss it adds, each
+    point an alpha (0 at the origin, 1 the fine-tune); the soup of the seeds as a star."""
+    import matplotlib.pyplot as plt
+    curves = record["curves"]
+    start = next(iter(curves.values()))[0]  # alpha 0: the base model, the same for every seed
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (seed, curve) in enumerate(curves.items()):
+        x = [p["news_loss"] - start["news_loss"] for p in curve]
+        y = [p["chrf"] - start["chrf"] for p in curve]
+        ax.plot(x, y, "o-", color=f"C{i}", label=f"seed {seed}")
+        for p, xi, yi in zip(curve, x, y):
+            ax.annotate(f"{p['alpha']:g}", (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if soup := record["test"].get("soup_validation"):
+        ax.plot(soup["news_loss"] - start["news_loss"], soup["chrf"] - start["chrf"], "*", ms=12, color="k",
+                label="soup of the seeds")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set(xlabel="news loss added (nats per token)", ylabel="validation chrF gain",
+           title=title or f"WiSE-FT: task gain against forgetting (alpha chosen: {record['alpha']:g})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
