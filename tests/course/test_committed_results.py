@@ -106,3 +106,14 @@ def test_rebuilt_lesson_12_files_hold_every_test_answer_and_both_graders_reprodu
         if r["method"] in rlvr.TRAINED and r["method"] not in rlvr.SETTING_FROM:
             tried = sorted(c["value"] for c in r["candidates"])
             assert tried[0] < r["lr"] < tried[-1], f"{r['method']}: its rate is on the edge of {tried}"
+
+
+def test_lesson_13_pilot_stands_for_the_current_sizes_and_each_format_is_smaller():
+    from tlcourse.engine.config import get_profile
+    from tlcourse.experiments.protocol import stored
+    from tlcourse.lessons import shrink
+    pilot = stored(shrink.pilot_file(get_profile("cpu")), shrink.pilot_asked(shrink.shrink_sizes("cpu")))
+    assert pilot is not None, "results/cpu/pilot's lesson 13 pilot was made from other sizes: run shrink.run_pilot()"
+    memory = [pilot["format_costs"][f]["weights_mb"] for f in ("fp32", "bf16", "int8", "nf4")]
+    assert memory == sorted(memory, reverse=True)
+    assert pilot["fits"]["qlora"]["weights_mb"] < pilot["fits"]["lora"]["weights_mb"]

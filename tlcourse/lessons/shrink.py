@@ -132,13 +132,18 @@ def pilot_file(profile, out_dir=None) -> Path:
     return Path(out_dir or RESULTS / profile.name) / "pilot" / f"shrink__{MODEL}__{DATA}.json"
 
 
+def pilot_asked(sizes: ShrinkSizes) -> dict:
+    """What a stored pilot must have been made from (protocol.stored)."""
+    return {"sizes": asdict(sizes), "formats": list(FORMATS), "arms": list(ARMS), "protocol": VERSION}
+
+
 def run_pilot(profile=None, out_dir=None) -> dict:
     """Sizing before any test verse is scored: each weight format of the model as it ships (format_cost) and one
     LoRA and one QLoRA fit (pilot_fit), on validation. One JSON under the results folder's pilot/."""
     profile = profile or get_profile()
     sizes = shrink_sizes(profile.name)
     path = pilot_file(profile, out_dir)
-    asked = {"sizes": asdict(sizes), "formats": list(FORMATS), "arms": list(ARMS), "protocol": VERSION}
+    asked = pilot_asked(sizes)
     if record := stored(path, asked):
         return record
     tokenizer = load_tokenizer(MODEL)
