@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..engine import reads
 from ..engine.config import get_profile, RESULTS, RUNS
 from ..engine.device import seed_everything
-from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.loaders import load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.params import count_params
 from ..engine.records import lesson_results, mean_std, result_name, write_json, write_result
@@ -32,7 +32,7 @@ from ..experiments.protocol import (cost_columns, describe_difference, Paired, p
 from ..methods.checkable import (chance, CONTRACT, contract_answer, contract_chat, contract_graded, items,
                                  majority_correct, sampled, TASKS)
 from ..methods.dpo import mean_kl
-from ..methods.lm import block_losses, pack_blocks
+from ..methods.lm import news_loss
 from ..methods.lora import add_lora, ALL_LINEAR, merged
 from ..methods.rl import PolicyConfig, train_policy
 
@@ -268,9 +268,7 @@ def _trained(method: str, seed: int, profile, out_dir) -> tuple:
 
 def news_perplexity(model, tokenizer, sizes: RewardSizes, profile) -> float:
     """Perplexity on held-out general news (lesson 01's drift measure), blocks of lm_block_size tokens."""
-    news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
-                       sizes.news_blocks)
-    return math.exp(block_losses(model, news).mean())
+    return math.exp(news_loss(model, tokenizer, profile.lm_block_size, sizes.news_blocks))
 
 
 def measure(model, tokenizer, method: str, sizes: RewardSizes, profile, seed: int) -> dict:

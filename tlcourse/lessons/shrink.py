@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 from ..engine import reads
 from ..engine.config import get_profile, RESULTS, RUNS
 from ..engine.device import seed_everything
-from ..engine.loaders import load_dataset, load_model, load_tokenizer
+from ..engine.loaders import load_model, load_tokenizer
 from ..engine.memory import PeakTracker
 from ..engine.records import result_name, write_json, write_result
 from ..experiments.protocol import LOSS, search_fields, stored, VERSION, widening_search
-from ..methods.lm import block_losses, pack_blocks
+from ..methods.lm import news_loss
 from ..methods.interpolate import interpolated, max_logit_gap, souped
 from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT, load_adapter, merge, save_adapter
 from ..methods.quantise import compute_dtype, FORMATS, load_quantised, qlora, weights_mb
@@ -75,13 +75,6 @@ def shrink_sizes(profile: str) -> ShrinkSizes:
     return SIZES[profile]
 
 
-def news_loss(model, tokenizer, sizes: ShrinkSizes, profile) -> float:
-    """Mean next-token loss (nats) on held-out general news: what a change costs away from the task."""
-    news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, profile.lm_block_size,
-                       sizes.news_blocks)
-    return float(block_losses(model, news).mean())
-
-
 def computes_here(fmt: str) -> bool:
     """Whether `fmt` is measured for quality and speed here: bf16 only where the hardware computes it (elsewhere
     it runs tens of times slower, and the course computes in fp32); every format is measured for memory."""
@@ -101,7 +94,7 @@ def format_cost(fmt: str, tokenizer, val, sizes: ShrinkSizes, profile) -> dict:
     return cost | {"val_chrf": corpus_scores(out.hypotheses, val.target)["chrf"],
                    "val_sentence_chrf": sentence_chrf(out.hypotheses, val.target),
                    "seconds_per_sentence": out.seconds_per_sentence,
-                   "news_loss": news_loss(model, tokenizer, sizes, profile)}
+                   "news_loss": news_loss(model, tokenizer, profile.lm_block_size, sizes.news_blocks)}
 
 
 def arm_model(arm: str, sizes: ShrinkSizes, seed: int):
@@ -196,9 +189,10 @@ def run_arm(arm: str, seed: int = 0, profile=None, out_dir=None) -> dict:
     adapters saved, scored once on the fixed test verses: chrF and BLEU, each verse's chrF (for paired
     differences) and translation, time per step, peak memory, weights in memory."""
     profile = profile or get_profile()
-    sizes, path, tokenizer = shrink_sizes(profile.name), result_file(arm, seed, profile, out_dir), load_tokenizer(MODEL)
+    sizes, path = shrink_sizes(profile.name), result_file(arm, seed, profile, out_dir)
     if record := stored(path, asked(sizes)):
         return record
+    tokenizer = load_tokenizer(MODEL)
     choice = choose_rate(arm, profile, tokenizer, out_dir)
     fitted, run = choice.winner if choice.winner and seed == sizes.seeds[0] else fit_arm(
         arm, choice.value, seed, sizes, tokenizer)
@@ -254,7 +248,7 @@ def scored(model, tokenizer, pairs, sizes: ShrinkSizes, profile) -> dict:
     out = translate(model, tokenizer, pairs.source, pairs.target, batch_size=sizes.gen_batch)
     return {"chrf": corpus_scores(out.hypotheses, pairs.target)["chrf"],
             "sentence_chrf": sentence_chrf(out.hypotheses, pairs.target),
-            "news_loss": news_loss(model, tokenizer, sizes, profile)}
+            "news_loss": news_loss(model, tokenizer, profile.lm_block_size, sizes.news_blocks)}
 
 
 def choose_alpha(curves: dict) -> float:

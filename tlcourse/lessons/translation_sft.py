@@ -31,7 +31,7 @@ from ..engine.params import count_params, saved_size_mb
 from ..engine.records import load_results, mean_std, result_name, write_json, write_result
 from ..engine.train import evaluate, fit, TrainConfig
 from ..methods.lm import pack_blocks
-from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT, save_adapter
+from ..methods.lora import add_lora, ALL_LINEAR, LLM_DROPOUT, load_adapter, save_adapter
 from ..methods.sft import collator, encode_pairs, fit_sft, learned_tokens, SFTSettings, SYSTEM
 from ..methods.translate import corpus_scores, sentence_chrf, translate, translation_pairs
 from ..methods.zeroshot import label_logprobs, Prompt
@@ -334,7 +334,6 @@ def domain_method(n) -> str:
 def run_domain(n, out_dir=None, skip_existing: bool = True, profile=None) -> dict:
     """The Bible LoRA model (DOMAIN_BASE, first seed) on the interface strings: as it is (n=0), or
     after one more fine-tune on n interface pairs (None: all) at the rate the Bible run chose."""
-    from peft import PeftModel
     profile = profile or get_profile()
     sizes = translate_sizes(profile.name)
     seed = sizes.seeds[0]
@@ -348,7 +347,7 @@ def run_domain(n, out_dir=None, skip_existing: bool = True, profile=None) -> dic
         bible = run_sft(DOMAIN_BASE, seed, out_dir, skip_existing=False, profile=profile)
     tokenizer = load_tokenizer(MODEL)
     adapter = adapter_dir(DOMAIN_BASE, seed, profile)
-    model = PeftModel.from_pretrained(load_model(MODEL), adapter, is_trainable=True)
+    model = load_adapter(load_model(MODEL), adapter, trainable=True)
     pairs = translation_pairs("jupyter_fr_en", replace(sizes, train_pairs=n), seed)
     start, train_pairs, metrics = time.perf_counter(), len(pairs["train"]), {}
     config = SFTSettings(lr=bible["lr"], epochs=sizes.epochs, batch_size=sizes.batch_size, seed=seed)

@@ -145,3 +145,10 @@ def block_losses(model, blocks, batch_size: int = 8) -> np.ndarray:
             nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none")  # (B, T-1)
             out.append(nll.mean(1))
     return torch.cat(out).cpu().numpy()
+
+
+def news_loss(model, tokenizer, block_size: int, n_blocks: int) -> float:
+    """Mean next-token loss (nats) on n_blocks held-out general-news blocks: what a change costs off its task."""
+    from ..engine.loaders import load_dataset
+    news = pack_blocks(load_dataset("news_articles")["validation"]["text"], tokenizer, block_size, n_blocks)
+    return float(block_losses(model, news).mean())
